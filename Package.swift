@@ -1,0 +1,74 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "blobhub-realtime",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "blobhub-realtime", targets: ["blobhub-realtime"]),
+        .library(name: "BlobHubRealtimeProtocol", targets: ["BlobHubRealtimeProtocol"]),
+        .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    ],
+    targets: [
+        // Pure protocol values: JSON, JSON-RPC 2.0 messages, method params, error codes. No I/O.
+        .target(
+            name: "BlobHubRealtimeProtocol",
+            swiftSettings: swiftSettings
+        ),
+        // The server: configuration, authentication, connection state machine, WebSocket transport, HTTP routes.
+        .target(
+            name: "BlobHubRealtimeServer",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "blobhub-realtime",
+            dependencies: [
+                "BlobHubRealtimeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeProtocolTests",
+            dependencies: ["BlobHubRealtimeProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeServerTests",
+            dependencies: [
+                "BlobHubRealtimeServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Everything a node needs to run, resolved from flags, environment variables and defaults (SPEC §10).
+///
+/// A plain value: parsing lives in the CLI module, so tests and embedders can build one directly.
+public struct ServerConfiguration: Sendable, Equatable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Store URL: `sqlite:<path>`, `memory` or `postgres://…`.
+    public var store: String = "sqlite:./blobhub-realtime.sqlite"
+
+    public var maxMessageBytes: Int = 65536
+    public var maxSubscriptions: Int = 1000
+    public var maxConnections: Int = 100_000
+    /// Sustained requests per second per connection.
+    public var rateLimit: Int = 200
+    /// Bucket size; the default is twice the rate.
+    public var rateLimitBurst: Int = 400
+    public var sendQueueLimit: Int = 8192
+
+    public var initTimeout: Duration = .seconds(10)
+    public var pingInterval: Duration = .seconds(25)
+    public var pingTimeout: Duration = .seconds(10)
+    public var drainTimeout: Duration = .seconds(10)
+
+    public var retention: Duration = .seconds(24 * 3600)
+    public var retentionEvents: Int = 1_000_000
+    public var maxReplayEvents: Int = 10_000
+
+    public var adminKey: String? = nil
+    public var publisherKey: String? = nil
+
+    public var jwtSecret: String? = nil
+    /// Path of a PEM file holding an RSA or EC public key (RS256 / ES256).
+    public var jwtPublicKeyPath: String? = nil
+    public var jwtIssuer: String? = nil
+    public var jwtAudience: String? = nil
+    public var jwtLeeway: Duration = .seconds(30)
+
+    /// Origins allowed to open WebSockets; empty means any origin.
+    public var allowedOrigins: [String] = []
+
+    public var tlsCertPath: String? = nil
+    public var tlsKeyPath: String? = nil
+
+    public var logLevel: LogLevelSetting = .info
+    public var logFormat: LogFormat = .text
+
+    /// Run the self-contained demo (seeded registry, periodic workflow events).
+    public var demo: Bool = false
+
+    public init() {}
+
+    public enum LogFormat: String, Sendable, CaseIterable { case text, json }
+    public enum LogLevelSetting: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+}

@@ -1,0 +1,3 @@
+import BlobHubRealtimeServer
+import ArgumentParser
+print("hi")
