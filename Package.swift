@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "blobhub-realtime", targets: ["blobhub-realtime"]),
         .library(name: "BlobHubRealtimeProtocol", targets: ["BlobHubRealtimeProtocol"]),
+        .library(name: "BlobHubRealtimeAuth", targets: ["BlobHubRealtimeAuth"]),
         .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
     ],
     dependencies: [
@@ -29,11 +30,22 @@ let package = Package(
             name: "BlobHubRealtimeProtocol",
             swiftSettings: swiftSettings
         ),
+        // Credentials: extraction from the upgrade request, JWT verification, token minting, the API-key seam.
+        .target(
+            name: "BlobHubRealtimeAuth",
+            dependencies: [
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The server: configuration, authentication, connection state machine, WebSocket transport, HTTP routes.
         .target(
             name: "BlobHubRealtimeServer",
             dependencies: [
                 "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -47,17 +59,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "blobhub-realtime",
+        // Command-line commands (serve, token, ...): flag/env resolution into ServerConfiguration.
+        .target(
+            name: "BlobHubRealtimeCLI",
             dependencies: [
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "blobhub-realtime",
+            dependencies: ["BlobHubRealtimeCLI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BlobHubRealtimeProtocolTests",
             dependencies: ["BlobHubRealtimeProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeAuthTests",
+            dependencies: ["BlobHubRealtimeAuth", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeCLITests",
+            dependencies: ["BlobHubRealtimeCLI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,2 @@
-import BlobHubRealtimeServer
-import ArgumentParser
-print("hi")
+import BlobHubRealtimeCLI
+

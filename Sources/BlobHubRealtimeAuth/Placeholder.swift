@@ -1,0 +1,2 @@
+// Placeholder until the auth module lands.
+enum AuthPlaceholder {}

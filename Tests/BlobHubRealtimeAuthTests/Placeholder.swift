@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeAuth
+@Test func placeholderAuth() { #expect(Bool(true)) }

@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeCLI
+@Test func placeholderCLI() { #expect(Bool(true)) }

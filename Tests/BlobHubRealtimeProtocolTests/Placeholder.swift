@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeProtocol
+@Test func placeholderProtocol() { #expect(Bool(true)) }

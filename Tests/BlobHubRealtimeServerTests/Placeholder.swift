@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeServer
+@Test func placeholderServer() { #expect(Bool(true)) }
