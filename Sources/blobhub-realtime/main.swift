@@ -1,2 +1,3 @@
 import BlobHubRealtimeCLI
 
+await CommandLineEntry.main()

@@ -1,2 +1,0 @@
-// Placeholder until the CLI module lands.
-enum CLIPlaceholder {}

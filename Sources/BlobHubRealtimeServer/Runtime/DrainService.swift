@@ -1,0 +1,26 @@
+import Logging
+import ServiceLifecycle
+
+/// Runs first on graceful shutdown (it is the last service of the group): marks the node as
+/// draining (readiness 503, upgrades refused), closes every WebSocket with 1001 and waits for them
+/// to go, bounded by the drain timeout. The HTTP server stops after it.
+struct DrainService: Service {
+    let nodeState: NodeState
+    let registry: ConnectionRegistry
+    let drainTimeout: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        nodeState.beginDraining()
+        let open = registry.count
+        logger.info("draining", metadata: ["connections": "\(open)"])
+        registry.closeAll(.goingAway)
+        // Leave part of the window for the HTTP server's own shutdown.
+        let deadline = ContinuousClock.now + drainTimeout * 0.8
+        while registry.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        logger.info("drained", metadata: ["remaining": "\(registry.count)"])
+    }
+}

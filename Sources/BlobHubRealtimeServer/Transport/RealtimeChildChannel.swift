@@ -1,0 +1,95 @@
+import BlobHubRealtimeAuth
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// What became of a new TCP connection after its first request.
+enum NegotiatedChannel: Sendable {
+    /// Upgraded: the connection now belongs to its `WebSocketConnectionHandler`.
+    case webSocket
+    /// A plain HTTP connection for Hummingbird's router.
+    case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    /// An upgrade request that was refused: answer it, then close.
+    case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, UpgradeRejection)
+}
+
+/// Hummingbird child channel that serves HTTP through the router and upgrades `/v1` to a WebSocket
+/// handled by one NIO handler per connection (no task per connection once upgraded).
+struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<NegotiatedChannel>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let gate: UpgradeGate
+    let services: ConnectionServices
+    let idleTimeout: Duration?
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let decision = NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = WebSocketUpgrader(gate: gate, services: services, decision: decision)
+            let idleTimeout = self.idleTimeout
+            let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<NegotiatedChannel>(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if case .failure(let rejection) = decision.value {
+                            return .refused(asyncChannel, rejection)
+                        }
+                        return .http(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgradeConfiguration)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(negotiated: negotiated, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .webSocket:
+                return
+            case .http(let asyncChannel):
+                await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+            case .refused(let asyncChannel, let rejection):
+                try await Self.refuse(asyncChannel, rejection)
+            }
+        } catch {
+            logger.debug("connection setup failed", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
+        }
+    }
+
+    private static func refuse(_ asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ rejection: UpgradeRejection) async throws {
+        try await asyncChannel.executeThenClose { _, outbound in
+            let body = ErrorBody.json(code: Int(rejection.status.code), message: rejection.message)
+            var fields: HTTPFields = [
+                .contentType: "application/json",
+                .contentLength: String(body.count),
+                .connection: "close",
+            ]
+            for (name, value) in rejection.extraHeaders {
+                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+            }
+            let head = HTTPResponse(status: .init(code: Int(rejection.status.code), reasonPhrase: rejection.status.reasonPhrase), headerFields: fields)
+            try await outbound.write(contentsOf: [.head(head), .body(ByteBuffer(bytes: body)), .end(nil)])
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import BlobHubRealtimeAuth
+import BlobHubRealtimeProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Shared, immutable dependencies of every connection handler on a node.
+struct ConnectionServices: Sendable {
+    let configuration: ServerConfiguration
+    let verifier: BearerTokenVerifier
+    let registry: ConnectionRegistry
+    let settings: ConnectionSession.Settings
+    let logger: Logger
+}
+
+/// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop.
+///
+/// Inbound: frames → `MessageAssembler` → JSON-RPC decode → `ConnectionSession`, one message at a time
+/// (a message that needs async work pauses the ones behind it, so responses keep request order).
+/// Outbound: pre-encoded frames are written as they come and flushed once per event-loop tick; when
+/// the socket stops being writable they wait in a bounded queue, and overflowing it closes with 4013.
+final class WebSocketConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let services: ConnectionServices
+    private var session: ConnectionSession
+    private var assembler: MessageAssembler
+    private var logger: Logger
+
+    private var context: ChannelHandlerContext?
+    /// Text messages received while an earlier one is still being processed.
+    private var inbox = CircularBuffer<ByteBuffer>()
+    /// The message being processed when it had to wait for async work.
+    private var suspended: SuspendedMessage?
+    /// Frames waiting for the socket to become writable again.
+    private var outbox = CircularBuffer<ByteBuffer>()
+    private var flushScheduled = false
+    private var state = State.open
+
+    private var initTimeout: Scheduled<Void>?
+    private var pingTimer: Scheduled<Void>?
+    private var expiryTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+    private var lastInbound = NIODeadline.now()
+
+    private enum State { case open, closing, closed }
+
+    /// A JSON-RPC message whose entries are being answered one by one.
+    private struct SuspendedMessage {
+        var entries: [RPCEntry]
+        var index: Int
+        var responses: [[UInt8]]
+        var isBatch: Bool
+    }
+
+    init(services: ConnectionServices, principal: Principal, connectionID: String) {
+        self.services = services
+        self.session = ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings)
+        self.assembler = MessageAssembler(maxMessageBytes: services.configuration.maxMessageBytes)
+        var logger = services.logger
+        logger[metadataKey: "connection_id"] = .string(connectionID)
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        services.registry.register(
+            ObjectIdentifier(self),
+            .init(eventLoop: loop, close: { code in loop.execute { bound.value.close(code) } })
+        )
+        let isolated = loop.assumeIsolated()
+        initTimeout = isolated.scheduleTask(in: .init(services.configuration.initTimeout)) { [self] in
+            if !session.isInitialized { close(.initializationTimeout) }
+        }
+        schedulePing()
+        scheduleExpiry()
+        logger.debug("connection opened")
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        tearDown()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        tearDown()
+        context.fireChannelInactive()
+    }
+
+    private func tearDown() {
+        guard state != .closed else { return }
+        state = .closed
+        for timer in [initTimeout, pingTimer, expiryTimer, closeTimer] { timer?.cancel() }
+        inbox.removeAll()
+        outbox.removeAll()
+        suspended = nil
+        services.registry.unregister(ObjectIdentifier(self))
+        logger.debug("connection closed")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            close(.goingAway)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The frame decoder rejects overlong frames and malformed control frames.
+        if let error = error as? NIOWebSocketError, error == .invalidFrameLength {
+            close(.messageTooBig)
+        } else if error is NIOWebSocketError {
+            close(.protocolError)
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastInbound = .now()
+        switch assembler.receive(frame) {
+        case .pending, .pong:
+            return
+        case .ping(let payload):
+            guard state == .open else { return }
+            send(ServerFrame.make(.pong, payload: payload.readableBytesView, allocator: context.channel.allocator))
+        case .close:
+            switch state {
+            case .open:
+                // Answer the client's close, then hang up once the answer is out.
+                state = .closing
+                writeAndClose(ServerFrame.close(code: CloseCode.normal.rawValue, reason: CloseCode.normal.reason))
+            case .closing:
+                // The client acknowledged our close.
+                context.close(promise: nil)
+            case .closed:
+                return
+            }
+        case .violation(let code):
+            close(code)
+        case .text(let message):
+            guard state == .open else { return }
+            inbox.append(message)
+            processInbox()
+        }
+    }
+
+    private func processInbox() {
+        while state == .open, suspended == nil, let message = inbox.popFirst() {
+            let inbound = message.withUnsafeReadableBytes { RPCDecoder.decode($0) }
+            switch inbound {
+            case .single(let entry):
+                run(SuspendedMessage(entries: [entry], index: 0, responses: [], isBatch: false))
+            case .batch(let entries):
+                run(SuspendedMessage(entries: entries, index: 0, responses: [], isBatch: true))
+            }
+        }
+    }
+
+    /// Answers the entries of one message in order; stops (leaving `suspended` set) at async work.
+    private func run(_ message: SuspendedMessage) {
+        var message = message
+        while message.index < message.entries.count {
+            let entry = message.entries[message.index]
+            message.index += 1
+            switch entry {
+            case .invalid(let id, let error):
+                message.responses.append(RPCEncoder.error(id: id, error: error))
+            case .request(let request):
+                switch session.handle(request) {
+                case .done(let result):
+                    if let response = Self.response(to: request, result) { message.responses.append(response) }
+                case .verifyToken(let token):
+                    suspended = message
+                    verify(token, for: request)
+                    return
+                }
+            }
+        }
+        suspended = nil
+        finish(message)
+    }
+
+    private func finish(_ message: SuspendedMessage) {
+        guard !message.responses.isEmpty, let allocator = context?.channel.allocator else { return }
+        let payload = message.isBatch ? RPCEncoder.batch(message.responses) : message.responses[0]
+        send(ServerFrame.text(payload, allocator: allocator))
+    }
+
+    private static func response(to request: RPCRequest, _ result: Result<JSONValue, RPCError>) -> [UInt8]? {
+        guard let id = request.id else { return nil }  // notifications are never answered
+        switch result {
+        case .success(let value): return RPCEncoder.result(id: id, result: value)
+        case .failure(let error): return RPCEncoder.error(id: id, error: error)
+        }
+    }
+
+    private func verify(_ token: String, for request: RPCRequest) {
+        guard let loop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let verifier = services.verifier
+        Task {
+            let outcome: Result<UserPrincipal, AuthenticationFailure>
+            do {
+                outcome = .success(try await verifier.verify(token))
+            } catch {
+                outcome = .failure((error as? AuthenticationFailure) ?? .invalidCredentials)
+            }
+            loop.execute { bound.value.resume(request, with: outcome) }
+        }
+    }
+
+    private func resume(_ request: RPCRequest, with outcome: Result<UserPrincipal, AuthenticationFailure>) {
+        guard state == .open, var message = suspended else { return }
+        let result = session.finishAuthentication(outcome)
+        if case .success = result { scheduleExpiry() }
+        if let response = Self.response(to: request, result) { message.responses.append(response) }
+        suspended = nil
+        run(message)
+        processInbox()
+    }
+
+    // MARK: Outbound
+
+    /// Queues one complete frame for the client.
+    func send(_ frame: ByteBuffer) {
+        guard state == .open, let context else { return }
+        if outbox.isEmpty && context.channel.isWritable {
+            context.write(wrapOutboundOut(frame), promise: nil)
+            scheduleFlush()
+        } else {
+            outbox.append(frame)
+            if outbox.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
+        }
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            self.context?.flush()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        while context.channel.isWritable, let frame = outbox.popFirst() {
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
+        context.flush()
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Closing
+
+    /// Starts the closing handshake with `code`: our close frame goes out (behind anything already
+    /// written), input is then ignored until the client answers or a short grace period ends.
+    func close(_ code: CloseCode) {
+        guard state == .open, let context else { return }
+        state = .closing
+        logger.debug("closing", metadata: ["code": "\(code.rawValue)"])
+        inbox.removeAll()
+        outbox.removeAll()
+        suspended = nil
+        for timer in [initTimeout, pingTimer, expiryTimer] { timer?.cancel() }
+        context.writeAndFlush(wrapOutboundOut(ServerFrame.close(code: code.rawValue, reason: code.reason, allocator: context.channel.allocator)), promise: nil)
+        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func writeAndClose(_ frame: ByteBuffer) {
+        guard let context else { return }
+        for timer in [initTimeout, pingTimer, expiryTimer] { timer?.cancel() }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: Timers
+
+    /// Pings every `--ping-interval`; hangs up when nothing arrived within `--ping-timeout` of a ping.
+    private func schedulePing() {
+        guard let context else { return }
+        let interval = TimeAmount(services.configuration.pingInterval)
+        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+            guard state == .open, let context = self.context else { return }
+            let sentAt = NIODeadline.now()
+            send(ServerFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: context.channel.allocator))
+            pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .init(services.configuration.pingTimeout)) { [self] in
+                guard state == .open else { return }
+                if lastInbound < sentAt {
+                    logger.debug("ping timeout")
+                    self.context?.close(promise: nil)
+                } else {
+                    schedulePing()
+                }
+            }
+        }
+    }
+
+    /// Closes with 4001 when the credential expires (plus leeway), unless it was refreshed in band.
+    private func scheduleExpiry() {
+        expiryTimer?.cancel()
+        expiryTimer = nil
+        guard let context, let expiry = session.credentialExpiry else { return }
+        let deadline = expiry.addingTimeInterval(services.configuration.jwtLeeway.seconds)
+        let delay = max(0, deadline.timeIntervalSinceNow)
+        expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
+            close(.authenticationExpired)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,37 @@
+import Testing
+
+/// SPEC §2: probes and the JSON error shape of HTTP routes.
+@Suite struct HTTPRoutesTests {
+    @Test func healthz() async throws {
+        try await withTestServer { server in
+            let response = try await server.http("GET", "/healthz")
+            #expect(response.status == 200)
+            #expect(response.bodyText == #"{"status":"ok"}"#)
+            #expect(response.header("Content-Type") == "application/json")
+        }
+    }
+
+    @Test func readyzWhileServing() async throws {
+        try await withTestServer { server in
+            #expect(try await server.http("GET", "/readyz").status == 200)
+        }
+    }
+
+    @Test func unknownPathsAre404JSON() async throws {
+        try await withTestServer { server in
+            for path in ["/", "/nope", "/v1/nothing-here", "/healthz/x"] {
+                let response = try await server.http("GET", path)
+                #expect(response.status == 404, "\(path)")
+                #expect(response.bodyText == #"{"error":{"code":404,"message":"Not found"}}"#, "\(path)")
+            }
+        }
+    }
+
+    @Test func plainGetOnWebSocketEndpointAsksForUpgrade() async throws {
+        try await withTestServer { server in
+            let response = try await server.http("GET", "/v1")
+            #expect(response.status == 426)
+            #expect(response.bodyJSON?["error"] != nil)
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeServer
-@Test func placeholderServer() { #expect(Bool(true)) }

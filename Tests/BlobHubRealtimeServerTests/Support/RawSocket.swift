@@ -1,0 +1,65 @@
+import NIOCore
+import NIOPosix
+
+/// A TCP connection to the server under test, byte for byte: tests write exactly what they mean,
+/// including malformed HTTP and WebSocket frames a real client library would refuse to send.
+final class RawSocket: Sendable {
+    let channel: any Channel
+    let inbox: ByteInbox
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let inbox: ByteInbox
+        init(inbox: ByteInbox) { self.inbox = inbox }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            inbox.append(unwrapInboundIn(data))
+        }
+        func channelInactive(context: ChannelHandlerContext) {
+            inbox.markClosed()
+        }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            inbox.markClosed()
+            context.close(promise: nil)
+        }
+    }
+
+    private init(channel: any Channel, inbox: ByteInbox) {
+        self.channel = channel
+        self.inbox = inbox
+    }
+
+    static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawSocket {
+        let inbox = ByteInbox()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox))
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        return RawSocket(channel: channel, inbox: inbox)
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    func write(_ text: String) async throws {
+        try await write(Array(text.utf8))
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// Waits until the server has closed the TCP connection.
+    func waitForEOF(timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !inbox.isClosed {
+            guard ContinuousClock.now < deadline else { throw ByteInbox.Timeout(what: "connection close") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
