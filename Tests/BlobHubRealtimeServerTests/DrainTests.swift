@@ -1,3 +1,4 @@
+import BlobHubRealtimeServer
 import Foundation
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 @Suite(.serialized) struct DrainTests {
     @Test(arguments: [SIGTERM, SIGINT])
     func signalDrainsAndExitsZero(signal: Int32) async throws {
-        let child = try ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret, "--drain-timeout", "3s"])
+        let child = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret, "--drain-timeout", "3s"])
         defer { child.terminate() }
         try await child.waitUntilHealthy()
         let handle = RemoteServer(port: child.port)

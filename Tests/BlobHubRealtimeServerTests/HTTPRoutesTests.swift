@@ -1,3 +1,4 @@
+import BlobHubRealtimeServer
 import Testing
 
 /// SPEC §2: probes and the JSON error shape of HTTP routes.
@@ -13,7 +14,8 @@ import Testing
 
     @Test func readyzWhileServing() async throws {
         try await withTestServer { server in
-            #expect(try await server.http("GET", "/readyz").status == 200)
+            let response = try await server.http("GET", "/readyz")
+            #expect(response.status == 200)
         }
     }
 

@@ -1,3 +1,4 @@
+import BlobHubRealtimeServer
 import BlobHubRealtimeAuth
 import Foundation
 import Testing

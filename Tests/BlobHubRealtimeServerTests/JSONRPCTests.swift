@@ -1,3 +1,4 @@
+import BlobHubRealtimeServer
 import Foundation
 import Testing
 

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func pongKeepsConnectionAlive() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { server in
+        try await withTestServer({ $0.pingInterval = .milliseconds(800); $0.pingTimeout = .milliseconds(700) }) { server in
             let socket = try await server.connectInitialized()
             for _ in 0..<3 {
                 let ping = try await socket.nextFrame()
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func jsonPingAlsoCountsAsTraffic() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { server in
+        try await withTestServer({ $0.pingInterval = .milliseconds(800); $0.pingTimeout = .milliseconds(700) }) { server in
             let socket = try await server.connectInitialized()
             for index in 0..<3 {
                 let ping = try await socket.nextFrame()

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOPosix
 
 /// The `blobhub-realtime` executable built next to the test bundle, run as a real child process.
@@ -19,14 +20,15 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// A port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let socket = try ServerSocket(bindTo: .init(ipAddress: "127.0.0.1", port: 0))
-        defer { try? socket.close() }
-        return try socket.localAddress().port ?? 0
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { channel.close(promise: nil) }
+        return channel.localAddress?.port ?? 0
     }
 
-    init(arguments: [String]) throws {
-        port = try Self.freePort()
+    init(arguments: [String]) async throws {
+        port = try await Self.freePort()
         process.executableURL = Self.executableURL
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments
         process.standardOutput = output
@@ -74,22 +76,3 @@ final class ServerProcess: @unchecked Sendable {
     struct Exited: Error { let log: String }
 }
 
-private struct ServerSocket {
-    let fd: Int32
-    init(bindTo address: SocketAddress) throws {
-        fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard result == 0 else { throw POSIXError(.EADDRINUSE) }
-    }
-    func localAddress() throws -> SocketAddress {
-        var addr = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return try SocketAddress(ipAddress: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)))
-    }
-    func close() throws { _ = Glibc.close(fd) }
-}

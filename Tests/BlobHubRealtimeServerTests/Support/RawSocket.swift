@@ -17,6 +17,11 @@ final class RawSocket: Sendable {
         func channelInactive(context: ChannelHandlerContext) {
             inbox.markClosed()
         }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            // With remote half-closure allowed, the server's FIN arrives as an event, not as inactivity.
+            if case .inputClosed = event as? ChannelEvent { inbox.markClosed() }
+            context.fireUserInboundEventTriggered(event)
+        }
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             inbox.markClosed()
             context.close(promise: nil)
