@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobHubRealtimeCLITests",
-            dependencies: ["BlobHubRealtimeCLI"],
+            dependencies: ["BlobHubRealtimeCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeCLI
-@Test func placeholderCLI() { #expect(Bool(true)) }
