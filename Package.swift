@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "blobhub-realtime", targets: ["blobhub-realtime"]),
         .library(name: "BlobHubRealtimeProtocol", targets: ["BlobHubRealtimeProtocol"]),
         .library(name: "BlobHubRealtimeAuth", targets: ["BlobHubRealtimeAuth"]),
+        .library(name: "BlobHubRealtimeRegistry", targets: ["BlobHubRealtimeRegistry"]),
+        .library(name: "BlobHubRealtimeStore", targets: ["BlobHubRealtimeStore"]),
         .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
     ],
     dependencies: [
@@ -25,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Pure protocol values: JSON, JSON-RPC 2.0 messages, method params, error codes. No I/O.
@@ -42,12 +45,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The registry domain: organizations, members, blobs, revisions, API keys; commands, cascades and
+        // the access policy of SPEC §6.5. Pure values, no I/O.
+        .target(
+            name: "BlobHubRealtimeRegistry",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Persistence behind one protocol: the event log and the registry rows, in memory or SQLite (GRDB).
+        .target(
+            name: "BlobHubRealtimeStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The server: configuration, authentication, connection state machine, WebSocket transport, HTTP routes.
         .target(
             name: "BlobHubRealtimeServer",
             dependencies: [
                 "BlobHubRealtimeProtocol",
                 "BlobHubRealtimeAuth",
+                "BlobHubRealtimeRegistry",
+                "BlobHubRealtimeStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,6 +111,16 @@ let package = Package(
         .testTarget(
             name: "BlobHubRealtimeAuthTests",
             dependencies: ["BlobHubRealtimeAuth", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeRegistryTests",
+            dependencies: ["BlobHubRealtimeRegistry"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BlobHubRealtimeStoreTests",
+            dependencies: ["BlobHubRealtimeStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

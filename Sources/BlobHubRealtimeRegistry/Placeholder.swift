@@ -1,0 +1,2 @@
+// Placeholder until the registry module lands.
+enum RegistryPlaceholder {}

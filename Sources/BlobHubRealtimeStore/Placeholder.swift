@@ -1,0 +1,2 @@
+// Placeholder until the store module lands.
+enum StorePlaceholder {}
