@@ -30,12 +30,12 @@ public enum JSONWriter {
             }
             buffer.append(UInt8(ascii: "]"))
         case .object(let object):
-            write(object, into: &buffer)
+            writeObject(object, into: &buffer)
         }
     }
 
     /// Appends the compact JSON text of an object.
-    public static func write(_ object: JSONObject, into buffer: inout [UInt8]) {
+    public static func writeObject(_ object: JSONObject, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "{"))
         let keys = object._keys
         let values = object._values
