@@ -1,2 +1,0 @@
-// Placeholder until the auth module lands.
-enum AuthPlaceholder {}

@@ -1,0 +1,16 @@
+// The JSON-RPC methods a client may call (SPEC §5, §6).
+
+public enum RPCMethod: String, Sendable, CaseIterable {
+    case initialize = "status/initialize"
+    case ping = "status/ping"
+    case authenticate = "status/authenticate"
+    case subscriptionAdd = "subscription/add"
+    case subscriptionRemove = "subscription/remove"
+    case subscriptionList = "subscription/list"
+}
+
+/// Methods of server-to-client notifications.
+public enum RPCNotificationMethod {
+    public static let subscriptionEvent = "subscription/event"
+    public static let subscriptionRevoked = "subscription/revoked"
+}

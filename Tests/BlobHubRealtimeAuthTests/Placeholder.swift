@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeAuth
-@Test func placeholderAuth() { #expect(Bool(true)) }

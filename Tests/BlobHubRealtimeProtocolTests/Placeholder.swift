@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeProtocol
-@Test func placeholderProtocol() { #expect(Bool(true)) }
