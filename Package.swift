@@ -110,7 +110,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobHubRealtimeAuthTests",
-            dependencies: ["BlobHubRealtimeAuth", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "BlobHubRealtimeAuth",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

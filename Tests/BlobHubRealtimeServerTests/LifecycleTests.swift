@@ -14,9 +14,9 @@ import Testing
     }
 
     @Test func initializedConnectionOutlivesInitTimeout() async throws {
-        try await withTestServer({ $0.initTimeout = .milliseconds(200) }) { server in
+        try await withTestServer({ $0.initTimeout = .seconds(1) }) { server in
             let socket = try await server.connectInitialized()
-            #expect(try await socket.isSilent(for: .milliseconds(500)))
+            #expect(try await socket.isSilent(for: .milliseconds(1500)))
             #expect(try await socket.call(#"{"jsonrpc":"2.0","id":1,"method":"status/ping"}"#)["result"] != nil)
             await socket.close()
         }
@@ -33,9 +33,9 @@ import Testing
     }
 
     @Test func pongKeepsConnectionAlive() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(800); $0.pingTimeout = .milliseconds(700) }) { server in
+        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { server in
             let socket = try await server.connectInitialized()
-            for _ in 0..<3 {
+            for _ in 0..<2 {
                 let ping = try await socket.nextFrame()
                 #expect(ping.opcode == 0x9)
                 try await socket.sendRaw(ClientFrame.encode(opcode: 0xA, payload: ping.payload))
@@ -47,9 +47,9 @@ import Testing
     }
 
     @Test func jsonPingAlsoCountsAsTraffic() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(800); $0.pingTimeout = .milliseconds(700) }) { server in
+        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { server in
             let socket = try await server.connectInitialized()
-            for index in 0..<3 {
+            for index in 0..<2 {
                 let ping = try await socket.nextFrame()
                 #expect(ping.opcode == 0x9)
                 #expect(try await socket.call(#"{"jsonrpc":"2.0","id":\#(index),"method":"status/ping"}"#)["result"] != nil)
@@ -97,21 +97,21 @@ import Testing
 
     @Test func expiringTokenClosesWith4001() async throws {
         try await withTestServer({ $0.jwtLeeway = .zero }) { server in
-            let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 1)}"#)
+            let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 3)}"#)
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(token)")])
             _ = try await socket.initialize()
-            #expect(try await socket.expectClose(timeout: .seconds(4)) == 4001)
+            #expect(try await socket.expectClose(timeout: .seconds(6)) == 4001)
         }
     }
 
     @Test func refreshedTokenOutlivesTheOriginalExpiry() async throws {
         try await withTestServer({ $0.jwtLeeway = .zero }) { server in
-            let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 1)}"#)
+            let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 3)}"#)
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(token)")])
             _ = try await socket.initialize()
             let fresh = try await server.token(ttl: .seconds(3600))
             #expect(try await socket.call(#"{"jsonrpc":"2.0","id":2,"method":"status/authenticate","params":{"token":"\#(fresh)"}}"#)["result"] != nil)
-            #expect(try await socket.isSilent(for: .milliseconds(2500)))
+            #expect(try await socket.isSilent(for: .milliseconds(4000)))
             await socket.close()
         }
     }

@@ -61,10 +61,7 @@ final class RawSocket: Sendable {
 
     /// Waits until the server has closed the TCP connection.
     func waitForEOF(timeout: Duration = .seconds(5)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !inbox.isClosed {
-            guard ContinuousClock.now < deadline else { throw ByteInbox.Timeout(what: "connection close") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        await inbox.waitForClose(until: ContinuousClock.now + timeout)
+        guard inbox.isClosed else { throw ByteInbox.Timeout(what: "connection close") }
     }
 }
