@@ -1,5 +1,6 @@
 import BlobHubRealtimeAuth
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeRegistry
 import Foundation
 
 /// The protocol state of one connection (SPEC §5): initialization, the authenticated principal and
@@ -12,6 +13,10 @@ struct ConnectionSession {
         case done(Result<JSONValue, RPCError>)
         /// Verify this token off the event loop, then call `finishAuthentication`.
         case verifyToken(String)
+        /// A subscription was added (or merged). When `since` is set, replay before answering.
+        case subscribed(SubscriptionKey, isNew: Bool, since: Int64?, epoch: String?)
+        /// A subscription ended; answer `{}` after removing it from the fan-out index.
+        case unsubscribed(SubscriptionKey)
     }
 
     struct Settings: Sendable {
@@ -27,6 +32,7 @@ struct ConnectionSession {
     let settings: Settings
     private(set) var principal: Principal
     private(set) var isInitialized = false
+    private(set) var subscriptions: [SubscriptionKey: ActiveSubscription] = [:]
 
     init(connectionID: String, principal: Principal, settings: Settings) {
         self.connectionID = connectionID
@@ -37,7 +43,8 @@ struct ConnectionSession {
     /// When the credential stops being valid (before leeway), if it expires at all.
     var credentialExpiry: Date? { principal.expiresAt }
 
-    mutating func handle(_ request: RPCRequest) -> Step {
+    /// Handles one request; `registry` is the current registry, for access checks.
+    mutating func handle(_ request: RPCRequest, registry: RegistrySnapshot) -> Step {
         guard let method = RPCMethod(rawValue: request.method) else {
             return .done(.failure(.methodNotSupported))
         }
@@ -55,11 +62,77 @@ struct ConnectionSession {
             } catch {
                 return .done(.failure(error))
             }
-        case .subscriptionAdd, .subscriptionRemove, .subscriptionList:
-            // Subscriptions arrive with the store (issue 3).
-            return .done(.failure(.methodNotSupported))
+        case .subscriptionAdd:
+            return add(request.params, registry: registry)
+        case .subscriptionRemove:
+            return remove(request.params)
+        case .subscriptionList:
+            let list = subscriptions.values.sorted { RoutingKey.text($0.key) < RoutingKey.text($1.key) }.map(\.listJSON)
+            return .done(.success(.object(JSONObject([("subscriptions", .array(list))]))))
         case .initialize, .ping:
             preconditionFailure("handled above")
+        }
+    }
+
+    private mutating func add(_ raw: JSONObject?, registry: RegistrySnapshot) -> Step {
+        let params: SubscriptionParams
+        do {
+            params = try SubscriptionParams.decode(raw, allowSince: true)
+        } catch {
+            return .done(.failure(error))
+        }
+        let key = params.key
+        guard AccessPolicy.canRead(registryPrincipal, key, in: registry) else { return .done(.failure(.forbidden)) }
+        if subscriptions[key] != nil {
+            subscriptions[key]!.merge(params.types)
+            return .subscribed(key, isNew: false, since: params.since, epoch: params.epoch)
+        }
+        guard subscriptions.count < settings.maxSubscriptions else {
+            return .done(.failure(.invalidParams(field: nil, reason: "subscription limit reached")))
+        }
+        subscriptions[key] = ActiveSubscription(params)
+        return .subscribed(key, isNew: true, since: params.since, epoch: params.epoch)
+    }
+
+    private mutating func remove(_ raw: JSONObject?) -> Step {
+        let params: SubscriptionParams
+        do {
+            params = try SubscriptionParams.decode(raw, allowSince: false)
+        } catch {
+            return .done(.failure(error))
+        }
+        let key = params.key
+        guard var subscription = subscriptions[key] else { return .done(.success(.object(JSONObject()))) }
+        if let types = params.types {
+            guard !subscription.acceptsEveryType else {
+                return .done(.failure(.invalidParams(field: "types", reason: "cannot narrow an every-type subscription by removal; remove it and add the wanted types")))
+            }
+            if subscription.remove(types) {
+                subscriptions[key] = subscription
+                return .done(.success(.object(JSONObject())))
+            }
+        }
+        subscriptions[key] = nil
+        return .unsubscribed(key)
+    }
+
+    /// Drops subscriptions the principal may no longer read; returns them (SPEC §6.6).
+    mutating func revalidate(registry: RegistrySnapshot) -> [ActiveSubscription] {
+        let principal = registryPrincipal
+        let lost = subscriptions.values.filter { !AccessPolicy.canRead(principal, $0.key, in: registry) }
+        for subscription in lost { subscriptions[subscription.key] = nil }
+        return lost
+    }
+
+    var registryPrincipal: RegistryPrincipal {
+        switch principal {
+        case .user(let user):
+            return .user(id: user.userID)
+        case .apiKey(let key):
+            switch key.target {
+            case .organization(let id): return .apiKey(userID: key.userID, target: .orgs, targetID: id)
+            case .blob(let id): return .apiKey(userID: key.userID, target: .blobs, targetID: id)
+            }
         }
     }
 

@@ -2,9 +2,9 @@ import BlobHubRealtimeProtocol
 
 /// The JSON body of every HTTP error (SPEC §2): `{"error":{"code":<status>,"message":"<text>"}}`.
 enum ErrorBody {
-    static func json(code: Int, message: String) -> [UInt8] {
-        JSONWriter.serialize(
-            .object(JSONObject([("error", .object(JSONObject([("code", .number(String(code))), ("message", .string(message))])))]))
-        )
+    /// `extra` members (e.g. the index and field of a rejected event) follow code and message.
+    static func json(code: Int, message: String, extra: [(String, JSONValue)] = []) -> [UInt8] {
+        let error = JSONObject([("code", .number(String(code))), ("message", .string(message))] + extra)
+        return JSONWriter.serialize(.object(JSONObject([("error", .object(error))])))
     }
 }

@@ -1,17 +1,19 @@
+import BlobHubRealtimeProtocol
+import BlobHubRealtimeStore
 import Hummingbird
 import Logging
 import NIOCore
 
 /// Health, readiness and the `/v1` plain-GET answer (SPEC §2).
 enum OperationalRoutes {
-    static func add(to router: Router<BasicRequestContext>, nodeState: NodeState) {
+    static func add(to router: Router<BasicRequestContext>, nodeState: NodeState, store: any RealtimeStore) {
         router.get("/healthz") { _, _ in
             jsonResponse(.ok, #"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, _ in
-            nodeState.isDraining
-                ? jsonResponse(.serviceUnavailable, #"{"status":"draining"}"#)
-                : jsonResponse(.ok, #"{"status":"ready"}"#)
+            if nodeState.isDraining { return jsonResponse(.serviceUnavailable, #"{"status":"draining"}"#) }
+            guard await store.isHealthy() else { return jsonResponse(.serviceUnavailable, #"{"status":"store unavailable"}"#) }
+            return jsonResponse(.ok, #"{"status":"ready"}"#)
         }
         // A plain GET on the WebSocket endpoint (the router treats "/v1/" as "/v1"): ask for the upgrade.
         router.get("/v1") { _, _ in
@@ -27,13 +29,13 @@ enum OperationalRoutes {
         )
     }
 
-    static func errorResponse(_ status: HTTPResponse.Status, message: String, headers: HTTPFields = [:]) -> Response {
+    static func errorResponse(_ status: HTTPResponse.Status, message: String, headers: HTTPFields = [:], extra: [(String, JSONValue)] = []) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(
             status: status,
             headers: fields,
-            body: .init(byteBuffer: ByteBuffer(bytes: ErrorBody.json(code: status.code, message: message)))
+            body: .init(byteBuffer: ByteBuffer(bytes: ErrorBody.json(code: status.code, message: message, extra: extra)))
         )
     }
 }
@@ -56,6 +58,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch status {
         case .notFound: return "Not found"
         case .methodNotAllowed: return "Method not allowed"
+        case .contentTooLarge: return "Request body too large"
         default: return status.reasonPhrase
         }
     }

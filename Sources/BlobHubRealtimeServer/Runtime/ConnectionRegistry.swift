@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import NIOCore
 import Synchronization
 
@@ -7,31 +8,17 @@ public final class ConnectionRegistry: Sendable {
     /// A way to act on one connection from any thread.
     struct Handle: Sendable {
         let eventLoop: any EventLoop
+        /// The API key the connection authenticated with, if any.
+        let apiKeyID: String?
         let close: @Sendable (CloseCode) -> Void
+        let revalidate: @Sendable (RegistrySnapshot) -> Void
     }
 
     private let state = Mutex<[ObjectIdentifier: Handle]>([:])
-    /// Upgrades admitted but not yet registered count against the limit too.
-    private let reserved = Atomic<Int>(0)
 
     public init() {}
 
     public var count: Int { state.withLock { $0.count } }
-
-    /// Reserves a slot for an upgrade in progress; false when the node is full.
-    func reserve(limit: Int) -> Bool {
-        let open = count
-        let pending = reserved.add(1, ordering: .relaxed).newValue
-        if open + pending > limit {
-            reserved.subtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
-    }
-
-    func releaseReservation() {
-        reserved.subtract(1, ordering: .relaxed)
-    }
 
     func register(_ key: ObjectIdentifier, _ handle: Handle) {
         state.withLock { $0[key] = handle }
@@ -39,6 +26,18 @@ public final class ConnectionRegistry: Sendable {
 
     func unregister(_ key: ObjectIdentifier) {
         state.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    /// Re-checks every connection's subscriptions against `registry` (each on its own loop).
+    func revalidateAll(_ registry: RegistrySnapshot) {
+        for handle in state.withLock({ Array($0.values) }) { handle.revalidate(registry) }
+    }
+
+    /// Closes the connections that authenticated with one of these API keys (SPEC §6.6: 4001).
+    func close(apiKeys: Set<String>, _ code: CloseCode) {
+        guard !apiKeys.isEmpty else { return }
+        let handles = state.withLock { $0.values.filter { $0.apiKeyID.map(apiKeys.contains) ?? false } }
+        for handle in handles { handle.close(code) }
     }
 
     /// Closes every connection with `code` on its own event loop.

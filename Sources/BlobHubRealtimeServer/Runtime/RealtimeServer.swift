@@ -1,4 +1,7 @@
 import BlobHubRealtimeAuth
+import BlobHubRealtimeProtocol
+import BlobHubRealtimeRegistry
+import BlobHubRealtimeStore
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -19,14 +22,23 @@ public final class RealtimeServer: Sendable {
     private let logger: Logger
     private let verifier: BearerTokenVerifier
     private let apiKeys: any APIKeyResolver
-    private let epoch: String
+    let store: any RealtimeStore
+    let registry: RegistryService
+    let hub = Hub()
     private let boundPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
 
     /// Builds the node; fails with a message naming the flag when a key or setting is unusable.
-    public init(configuration: ServerConfiguration, logger: Logger, apiKeys: any APIKeyResolver = NoAPIKeys()) async throws {
+    /// `apiKeys` replaces the registry's API keys (tests of the handshake seam).
+    public init(configuration: ServerConfiguration, logger: Logger, apiKeys: (any APIKeyResolver)? = nil) async throws {
         self.configuration = configuration
         self.logger = logger
-        self.apiKeys = apiKeys
+        do {
+            self.store = try await StoreFactory.open(configuration.store)
+        } catch {
+            throw ServerStartError("--store: \(error)")
+        }
+        self.registry = try await RegistryService(store: store)
+        self.apiKeys = apiKeys ?? RegistryAPIKeys(registry: registry)
         var publicKeyPEM: String?
         if let path = configuration.jwtPublicKeyPath {
             do {
@@ -48,8 +60,9 @@ public final class RealtimeServer: Sendable {
         } catch let error as JWTConfigurationError {
             throw ServerStartError(error.description)
         }
-        // Names this node's event log; replaced by the store's epoch once a store exists.
-        self.epoch = UUID().uuidString.lowercased()
+        // Committed batches reach the fan-out in offset order.
+        let hub = self.hub
+        store.setCommitObserver { hub.dispatch($0) }
     }
 
     /// The port the server listens on, once it does (useful with `--port 0`).
@@ -78,27 +91,41 @@ public final class RealtimeServer: Sendable {
         let services = ConnectionServices(
             configuration: configuration,
             verifier: verifier,
-            registry: connections,
+            connections: connections,
             settings: .init(
                 serverName: ServerVersion.name,
                 serverVersion: ServerVersion.version,
-                epoch: epoch,
+                epoch: store.epoch,
                 heartbeatIntervalMs: Int(configuration.pingInterval.seconds * 1000),
                 maxMessageBytes: configuration.maxMessageBytes,
                 maxSubscriptions: configuration.maxSubscriptions
             ),
-            logger: logger
+            logger: logger,
+            hub: hub,
+            registry: registry,
+            store: store
         )
         let gate = UpgradeGate(
             authenticator: Authenticator(bearer: verifier, apiKeys: apiKeys),
-            registry: connections,
+            connections: connections,
             nodeState: nodeState,
             maxConnections: configuration.maxConnections,
             allowedOrigins: Set(configuration.allowedOrigins)
         )
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
-        OperationalRoutes.add(to: router, nodeState: nodeState)
+        OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
+        let publisher = PublishService(store: store, registry: registry)
+        PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)
+        AdminRoutes.add(
+            to: router,
+            .init(
+                keys: BearerKeys([configuration.adminKey]),
+                admin: AdminService(registry: registry, publisher: publisher, connections: connections),
+                jwtSecret: configuration.jwtSecret,
+                stats: { [self] in await stats() }
+            )
+        )
 
         let server = HTTPServerBuilder { responder in
             RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil)
@@ -114,14 +141,48 @@ public final class RealtimeServer: Sendable {
             logger: logger
         )
         let drain = DrainService(nodeState: nodeState, registry: connections, drainTimeout: configuration.drainTimeout, logger: logger)
-        return [application, drain]
+        let retention = RetentionService(
+            store: store,
+            policy: .init(maxAgeMs: Int64(configuration.retention.seconds * 1000), maxEvents: configuration.retentionEvents),
+            logger: logger
+        )
+        return [retention, application, drain]
+    }
+
+    /// `GET /v1/admin/stats`.
+    func stats() async -> JSONValue {
+        let head = (try? await store.headOffset()) ?? 0
+        let pruned = (try? await store.prunedThrough()) ?? 0
+        let registryCounts = registry.snapshot.counts
+        let node: JSONValue = .object(JSONObject([
+            ("connections", .integer(connections.count)),
+            ("subscriptions", .integer(await hub.subscriptionCount())),
+            ("draining", .bool(nodeState.isDraining)),
+        ]))
+        return .object(JSONObject([
+            ("connections", .integer(connections.count)),
+            ("subscriptions", .integer(await hub.subscriptionCount())),
+            ("events", .object(JSONObject([("head_offset", .integer(head)), ("pruned_through", .integer(pruned)), ("epoch", .string(store.epoch))]))),
+            ("registry", .object(JSONObject([
+                ("organizations", .integer(registryCounts.organizations)), ("blobs", .integer(registryCounts.blobs)),
+                ("revisions", .integer(registryCounts.revisions)), ("members", .integer(registryCounts.members)),
+                ("api_keys", .integer(registryCounts.apiKeys)),
+            ]))),
+            ("nodes", .array([node])),
+        ]))
     }
 
     /// Runs the node under a service group that drains on SIGTERM/SIGINT.
     public func run(signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         var groupConfiguration = ServiceGroupConfiguration(services: services(), gracefulShutdownSignals: signals, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.drainTimeout
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try? await store.close()
     }
 }
 

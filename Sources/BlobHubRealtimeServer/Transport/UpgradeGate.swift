@@ -17,7 +17,7 @@ struct UpgradeRejection: Error, Sendable, Equatable {
 /// origin, protocol version, then credentials.
 struct UpgradeGate: Sendable {
     let authenticator: Authenticator
-    let registry: ConnectionRegistry
+    let connections: ConnectionRegistry
     let nodeState: NodeState
     let maxConnections: Int
     let allowedOrigins: Set<String>
@@ -32,7 +32,7 @@ struct UpgradeGate: Sendable {
         guard Self.isRealtimePath(head.uri) else { return .init(status: .notFound, message: "Not found") }
         guard head.method == .GET else { return .init(status: .methodNotAllowed, message: "Method not allowed") }
         guard !nodeState.isDraining else { return .init(status: .serviceUnavailable, message: "Server is draining") }
-        guard registry.count < maxConnections else {
+        guard connections.count < maxConnections else {
             return .init(status: .serviceUnavailable, message: "Too many connections", extraHeaders: [("Retry-After", "1")])
         }
         if !allowedOrigins.isEmpty, let origin = head.headers.first(name: "Origin"), !allowedOrigins.contains(origin) {

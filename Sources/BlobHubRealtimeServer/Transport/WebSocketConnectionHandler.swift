@@ -1,5 +1,7 @@
 import BlobHubRealtimeAuth
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeRegistry
+import BlobHubRealtimeStore
 import Foundation
 import Logging
 import NIOCore
@@ -9,9 +11,12 @@ import NIOWebSocket
 struct ConnectionServices: Sendable {
     let configuration: ServerConfiguration
     let verifier: BearerTokenVerifier
-    let registry: ConnectionRegistry
+    let connections: ConnectionRegistry
     let settings: ConnectionSession.Settings
     let logger: Logger
+    let hub: Hub
+    let registry: RegistryService
+    let store: any RealtimeStore
 }
 
 /// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop.
@@ -38,6 +43,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var outbox = CircularBuffer<ByteBuffer>()
     private var flushScheduled = false
     private var state = State.open
+    /// Set while a `since` replay runs: live deliveries wait here so the connection sees offsets in order.
+    private var replayBuffer: [(offset: Int64, key: SubscriptionKey, frame: ByteBuffer)]?
+    private var shard: FanoutShard?
 
     private var initTimeout: Scheduled<Void>?
     private var pingTimer: Scheduled<Void>?
@@ -70,10 +78,18 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         self.context = context
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        services.registry.register(
+        var apiKeyID: String?
+        if case .apiKey(let key) = session.principal { apiKeyID = key.keyID }
+        services.connections.register(
             ObjectIdentifier(self),
-            .init(eventLoop: loop, close: { code in loop.execute { bound.value.close(code) } })
+            .init(
+                eventLoop: loop,
+                apiKeyID: apiKeyID,
+                close: { code in loop.execute { bound.value.close(code) } },
+                revalidate: { registry in loop.execute { bound.value.revalidate(registry) } }
+            )
         )
+        shard = services.hub.shard(on: loop)
         let isolated = loop.assumeIsolated()
         initTimeout = isolated.scheduleTask(in: .init(services.configuration.initTimeout)) { [self] in
             if !session.isInitialized { close(.initializationTimeout) }
@@ -100,7 +116,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         inbox.removeAll()
         outbox.removeAll()
         suspended = nil
-        services.registry.unregister(ObjectIdentifier(self))
+        replayBuffer = nil
+        for key in session.subscriptions.keys { shard?.remove(key, self) }
+        services.connections.unregister(ObjectIdentifier(self))
         logger.debug("connection closed")
     }
 
@@ -178,13 +196,24 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             case .invalid(let id, let error):
                 message.responses.append(RPCEncoder.error(id: id, error: error))
             case .request(let request):
-                switch session.handle(request) {
+                switch session.handle(request, registry: services.registry.snapshot) {
                 case .done(let result):
                     if let response = Self.response(to: request, result) { message.responses.append(response) }
                 case .verifyToken(let token):
                     suspended = message
                     verify(token, for: request)
                     return
+                case .subscribed(let key, let isNew, let since, let epoch):
+                    if isNew { shard?.add(key, self) }
+                    if let since {
+                        suspended = message
+                        replay(key, since: since, epoch: epoch, for: request)
+                        return
+                    }
+                    if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
+                case .unsubscribed(let key):
+                    shard?.remove(key, self)
+                    if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
                 }
             }
         }
@@ -222,13 +251,93 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func resume(_ request: RPCRequest, with outcome: Result<UserPrincipal, AuthenticationFailure>) {
-        guard state == .open, var message = suspended else { return }
+        guard state == .open else { return }
         let result = session.finishAuthentication(outcome)
         if case .success = result { scheduleExpiry() }
+        resume(request, result)
+    }
+
+    /// Answers a suspended request and carries on with the rest of its message and the inbox.
+    private func resume(_ request: RPCRequest, _ result: Result<JSONValue, RPCError>) {
+        guard state == .open, var message = suspended else { return }
         if let response = Self.response(to: request, result) { message.responses.append(response) }
         suspended = nil
         run(message)
         processInbox()
+    }
+
+    // MARK: Subscriptions and delivery
+
+    /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache) {
+        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
+        let frame = frames.frame(prefix: subscription.prefix, event: event)
+        if replayBuffer != nil {
+            replayBuffer!.append((event.offset, key, frame))
+            if replayBuffer!.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
+        } else {
+            send(frame)
+        }
+    }
+
+    /// SPEC §7.4: reads retained events after `since` while live events for the connection are held
+    /// back, then sends the add result, the replay and the held events merged in offset order.
+    private func replay(_ key: SubscriptionKey, since: Int64, epoch: String?, for request: RPCRequest) {
+        guard let loop = context?.eventLoop else { return }
+        replayBuffer = []
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let store = services.store
+        let maxReplay = services.configuration.maxReplayEvents
+        Task {
+            let outcome: Result<ReplayResult, any Error>
+            do {
+                outcome = .success(try await ReplayResult.load(store: store, key: key, since: since, epoch: epoch, maxReplay: maxReplay))
+            } catch {
+                outcome = .failure(error)
+            }
+            loop.execute { bound.value.finishReplay(key, outcome, for: request) }
+        }
+    }
+
+    private func finishReplay(_ key: SubscriptionKey, _ outcome: Result<ReplayResult, any Error>, for request: RPCRequest) {
+        guard state == .open, let held = replayBuffer, let allocator = context?.channel.allocator else { return }
+        replayBuffer = nil
+        switch outcome {
+        case .failure(let error):
+            logger.error("replay failed", metadata: ["error": "\(error)"])
+            resume(request, .failure(.unexpectedFailure))
+            for item in held { send(item.frame) }
+        case .success(let result):
+            var merged = held
+            if let subscription = session.subscriptions[key] {
+                let seen = Set(held.lazy.filter { $0.key == key }.map(\.offset))
+                for event in result.events where subscription.accepts(event.type) && !seen.contains(event.offset) {
+                    let frame = DeliveryFrame.make(prefix: subscription.prefix, offset: event.offset, json: event.json, allocator: allocator)
+                    merged.append((event.offset, key, frame))
+                }
+            }
+            merged.sort { $0.offset < $1.offset }
+            guard var message = suspended else { return }
+            suspended = nil
+            if let id = request.id {
+                let response = RPCEncoder.result(id: id, result: result.json)
+                // A lone request's result precedes its replayed events; in a batch it joins the batch reply.
+                if message.isBatch { message.responses.append(response) } else { send(ServerFrame.text(response, allocator: allocator)) }
+            }
+            for item in merged { send(item.frame) }
+            run(message)
+            processInbox()
+        }
+    }
+
+    /// Ends subscriptions the principal lost access to, telling the client (SPEC §6.6).
+    func revalidate(_ registry: RegistrySnapshot) {
+        guard state == .open, let allocator = context?.channel.allocator else { return }
+        for subscription in session.revalidate(registry: registry) {
+            shard?.remove(subscription.key, self)
+            let params = JSONValue.object(JSONObject(subscription.identityFields + [("reason", .string("access revoked"))]))
+            send(ServerFrame.text(RPCEncoder.notification(method: "subscription/revoked", params: params), allocator: allocator))
+        }
     }
 
     // MARK: Outbound

@@ -10,7 +10,7 @@ enum TestSecrets {
 
 /// A real server on a loopback port, for the duration of `body`.
 func withTestServer<T>(
-    apiKeys: any APIKeyResolver = NoAPIKeys(),
+    apiKeys: (any APIKeyResolver)? = nil,
     _ configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: (TestServerHandle) async throws -> T
 ) async throws -> T {
