@@ -1,2 +1,0 @@
-// Placeholder until the registry module lands.
-enum RegistryPlaceholder {}

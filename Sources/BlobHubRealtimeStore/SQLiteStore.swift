@@ -1,0 +1,307 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// The event log and the registry in one SQLite database (GRDB `DatabasePool`, WAL mode).
+///
+/// Durability: the writer connection runs with `PRAGMA synchronous = FULL`, so every committed append is
+/// fsynced to the WAL before `append` returns. With `NORMAL` (GRDB's WAL default) a commit survives a crash
+/// of the process (`kill -9`) but the last transactions can be lost on an OS crash or power loss; the spec
+/// promises that an acknowledged event is never lost, and since appends are batched (one transaction and
+/// one fsync per batch) FULL still meets the throughput target.
+///
+/// Schema (migration "v1"):
+/// * `meta(key, value)`: `epoch` (a random UUID created with the database) and `pruned_through`;
+/// * `events(log_offset INTEGER PRIMARY KEY AUTOINCREMENT, id UNIQUE, type, created_at, keys, json)`:
+///   AUTOINCREMENT never reuses an offset, even after the newest events were pruned, and keeps the high-water
+///   mark in `sqlite_sequence` (the head). `keys` is the keys list in a length-prefixed encoding;
+/// * `event_keys(key, log_offset) WITHOUT ROWID` with primary key `(key, log_offset)` for replay by key, and an
+///   index on `log_offset` for pruning;
+/// * `registry(kind, id, data)` with primary key `(kind, id)`.
+///
+/// Appends are serialized by GRDB's single writer; the commit observer is called on it right after COMMIT,
+/// so observers see batches in offset order even with concurrent appenders. Reads go to the pool's readers
+/// and see committed data only.
+public final class SQLiteStore: RealtimeStore {
+    public let epoch: String
+
+    private let pool: DatabasePool
+    private let observer = Mutex<(@Sendable ([StoredEvent]) -> Void)?>(nil)
+
+    /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.label = "BlobHubRealtimeStore"
+        // Another process holding the write lock (e.g. a backup) is waited for instead of failing at once.
+        configuration.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // Only the writer connection commits, so that is where `synchronous` matters. GRDB sets NORMAL when
+        // it enables WAL, after `prepareDatabase` hooks run, hence set here.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        try Self.migrator.migrate(pool)
+        let epoch = try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'")
+        }
+        guard let epoch, !epoch.isEmpty else {
+            throw StoreError.corrupt("no epoch in table meta")
+        }
+        self.pool = pool
+        self.epoch = epoch
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (
+                    key TEXT NOT NULL PRIMARY KEY,
+                    value TEXT NOT NULL
+                );
+                CREATE TABLE events (
+                    log_offset INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    keys TEXT NOT NULL,
+                    json BLOB NOT NULL
+                );
+                CREATE TABLE event_keys (
+                    key TEXT NOT NULL,
+                    log_offset INTEGER NOT NULL,
+                    PRIMARY KEY (key, log_offset)
+                ) WITHOUT ROWID;
+                CREATE INDEX event_keys_by_offset ON event_keys (log_offset);
+                CREATE TABLE registry (
+                    kind TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (kind, id)
+                );
+                """)
+            try db.execute(
+                sql: "INSERT INTO meta (key, value) VALUES ('epoch', ?), ('pruned_through', '0')",
+                arguments: [UUID().uuidString.lowercased()])
+        }
+        return migrator
+    }
+
+    public func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
+        self.observer.withLock { $0 = observer }
+    }
+
+    // MARK: - Events
+
+    public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
+        let validated = try ValidatedEvent.validate(events)
+        if validated.isEmpty { return [] }
+        return try await pool.writeWithoutTransaction { db in
+            var results: [AppendResult] = []
+            var stored: [StoredEvent] = []
+            try db.inTransaction(.immediate) {
+                results = []
+                results.reserveCapacity(validated.count)
+                stored = []
+                stored.reserveCapacity(validated.count)
+                let findID = try db.cachedStatement(sql: "SELECT log_offset FROM events WHERE id = ?")
+                let insertEvent = try db.cachedStatement(sql: """
+                    INSERT INTO events (id, type, created_at, keys, json) VALUES (?, ?, ?, ?, ?)
+                    """)
+                let insertKey = try db.cachedStatement(sql: "INSERT INTO event_keys (key, log_offset) VALUES (?, ?)")
+                var batchIDs: [String: Int64] = [:]
+                for item in validated {
+                    let event = item.event
+                    if let existing = try batchIDs[event.id] ?? Int64.fetchOne(findID, arguments: [event.id]) {
+                        results.append(AppendResult(id: event.id, offset: existing, duplicate: true))
+                        continue
+                    }
+                    try insertEvent.execute(arguments: [
+                        event.id, event.type, event.createdAt, KeyListCoding.encode(event.keys), Data(event.json),
+                    ])
+                    let offset = db.lastInsertedRowID
+                    for key in event.keys {
+                        try insertKey.execute(arguments: [key, offset])
+                    }
+                    batchIDs[event.id] = offset
+                    stored.append(item.stored(at: offset))
+                    results.append(AppendResult(id: event.id, offset: offset, duplicate: false))
+                }
+                return .commit
+            }
+            // Committed (and durable); still on the serialized writer, so no later append has committed yet.
+            if !stored.isEmpty, let observer = self.observer.withLock({ $0 }) {
+                observer(stored)
+            }
+            return results
+        }
+    }
+
+    private static let eventColumns = "e.log_offset, e.id, e.type, e.created_at, e.keys, e.json"
+
+    public func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        return try await pool.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(Self.eventColumns)
+                FROM event_keys k JOIN events e ON e.log_offset = k.log_offset
+                WHERE k.key = ? AND k.log_offset > ?
+                ORDER BY k.log_offset
+                LIMIT ?
+                """)
+            return try Self.fetchEvents(statement, arguments: [key, after, limit])
+        }
+    }
+
+    public func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        return try await pool.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(Self.eventColumns) FROM events e WHERE e.log_offset > ? ORDER BY e.log_offset LIMIT ?
+                """)
+            return try Self.fetchEvents(statement, arguments: [after, limit])
+        }
+    }
+
+    private static func fetchEvents(_ statement: Statement, arguments: StatementArguments) throws -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try rows.next() {
+            let keys: String = row[4]
+            let json: Data = row[5]
+            events.append(StoredEvent(
+                offset: row[0], id: row[1], type: row[2], createdAt: row[3],
+                keys: try KeyListCoding.decode(keys), json: [UInt8](json)))
+        }
+        return events
+    }
+
+    public func headOffset() async throws -> Int64 {
+        try await pool.read { db in try Self.head(db) }
+    }
+
+    public func prunedThrough() async throws -> Int64 {
+        try await pool.read { db in try Self.prunedThrough(db) }
+    }
+
+    private static func head(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+    }
+
+    private static func prunedThrough(_ db: Database) throws -> Int64 {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pruned_through'"),
+              let value = Int64(text)
+        else {
+            throw StoreError.corrupt("no pruned_through in table meta")
+        }
+        return value
+    }
+
+    public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
+        try await pool.write { db in
+            let head = try Self.head(db)
+            let prunedThrough = try Self.prunedThrough(db)
+            var through = max(prunedThrough, policy.countThreshold(head: head))
+            // Age: everything before the first retained event that has not expired. The scan starts at the
+            // oldest retained event and stops at the first young one, so it is short when pruning is regular.
+            let firstYoung = try Int64.fetchOne(db, sql: """
+                SELECT log_offset FROM events WHERE log_offset > ? AND created_at >= ? ORDER BY log_offset LIMIT 1
+                """, arguments: [through, policy.cutoff(nowMs: nowMs)])
+            through = max(through, (firstYoung ?? (head + 1)) - 1)
+            guard through > prunedThrough,
+                  let lastRemoved = try Int64.fetchOne(db, sql: """
+                      SELECT MAX(log_offset) FROM events WHERE log_offset <= ?
+                      """, arguments: [through])
+            else { return 0 }
+            try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [lastRemoved])
+            try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [lastRemoved])
+            let removed = db.changesCount
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pruned_through'",
+                           arguments: [String(max(prunedThrough, lastRemoved))])
+            return removed
+        }
+    }
+
+    // MARK: - Registry
+
+    public func registryRows() async throws -> [RegistryRow] {
+        try await pool.read { db in
+            var result: [RegistryRow] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT kind, id, data FROM registry ORDER BY kind, id")
+            while let row = try rows.next() {
+                let data: Data = row[2]
+                result.append(RegistryRow(kind: row[0], id: row[1], data: [UInt8](data)))
+            }
+            return result
+        }
+    }
+
+    public func persist(_ diff: RegistryDiff) async throws {
+        if diff.isEmpty { return }
+        try await pool.write { db in
+            let delete = try db.cachedStatement(sql: "DELETE FROM registry WHERE kind = ? AND id = ?")
+            for key in diff.deletes {
+                try delete.execute(arguments: [key.kind, key.id])
+            }
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO registry (kind, id, data) VALUES (?, ?, ?)
+                ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data
+                """)
+            for row in diff.upserts {
+                try upsert.execute(arguments: [row.kind, row.id, Data(row.data)])
+            }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    public func isHealthy() async -> Bool {
+        do {
+            return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") } == 1
+        } catch {
+            return false
+        }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+}
+
+/// The keys list of an event as one TEXT value: each key as `<UTF-8 byte count>:<key>`, concatenated.
+/// Unambiguous for any key content.
+enum KeyListCoding {
+    static func encode(_ keys: [String]) -> String {
+        var out = ""
+        for key in keys {
+            out += String(key.utf8.count)
+            out += ":"
+            out += key
+        }
+        return out
+    }
+
+    static func decode(_ text: String) throws -> [String] {
+        let bytes = Array(text.utf8)
+        var keys: [String] = []
+        var index = 0
+        while index < bytes.count {
+            var count = 0
+            var digits = 0
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9"), digits < 9 {
+                count = count * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+                digits += 1
+            }
+            guard digits > 0, index < bytes.count, bytes[index] == UInt8(ascii: ":"),
+                  count <= bytes.count - index - 1
+            else {
+                throw StoreError.corrupt("malformed keys list")
+            }
+            index += 1
+            keys.append(String(decoding: bytes[index..<(index + count)], as: UTF8.self))
+            index += count
+        }
+        return keys
+    }
+}

@@ -1,0 +1,50 @@
+/// Opens the store named by the `--store` setting.
+public enum StoreFactory {
+    /// `"memory"` → ``MemoryStore``; `"sqlite:<path>"` → ``SQLiteStore`` (relative paths are relative to the
+    /// working directory; `sqlite://<path>` is accepted too, so `sqlite:///abs/file` is `/abs/file`).
+    /// `postgres://…` / `postgresql://…` are not supported yet; anything else is rejected.
+    public static func open(_ setting: String) async throws -> any RealtimeStore {
+        switch try parse(setting) {
+        case .memory:
+            return MemoryStore()
+        case .sqlite(let path):
+            return try SQLiteStore(path: path)
+        }
+    }
+
+    enum Setting: Equatable {
+        case memory
+        case sqlite(path: String)
+    }
+
+    static func parse(_ setting: String) throws(StoreConfigurationError) -> Setting {
+        let trimmed = setting.trimmingWhitespace()
+        if trimmed == "memory" {
+            return .memory
+        }
+        if trimmed.hasPrefix("sqlite:") {
+            var path = trimmed.dropFirst("sqlite:".count)
+            if path.hasPrefix("//") {
+                path = path.dropFirst(2)
+            }
+            guard !path.isEmpty else {
+                throw StoreConfigurationError("--store sqlite: needs a file path, e.g. sqlite:./blobhub-realtime.sqlite")
+            }
+            return .sqlite(path: String(path))
+        }
+        if trimmed.hasPrefix("postgres://") || trimmed.hasPrefix("postgresql://") {
+            throw StoreConfigurationError("--store postgres://…: the PostgreSQL store is not supported yet")
+        }
+        throw StoreConfigurationError(
+            "--store \"\(setting)\": unknown store; expected memory, sqlite:<path> or postgres://user:pass@host:port/db")
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> Substring {
+        var slice = self[...]
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return slice
+    }
+}
