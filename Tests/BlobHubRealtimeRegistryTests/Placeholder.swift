@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeRegistry
+@Test func placeholderRegistry() { #expect(Bool(true)) }

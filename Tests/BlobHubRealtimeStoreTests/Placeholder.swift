@@ -1,0 +1,3 @@
+import Testing
+@testable import BlobHubRealtimeStore
+@Test func placeholderStore() { #expect(Bool(true)) }
