@@ -13,7 +13,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "\(reason) (at byte \(offset))" }
 }
 
-public enum JSONParser {
+public enum JSONParser: Sendable {
     /// Strict RFC 8259 parser. Input must be valid UTF-8 (invalid UTF-8 inside strings is rejected, and
     /// any non-ASCII byte outside a string is a syntax error). Whitespace around the value is allowed;
     /// trailing garbage is rejected; a byte order mark is rejected.

@@ -1,6 +1,6 @@
 // Compact JSON serialization straight into a byte buffer.
 
-public enum JSONWriter {
+public enum JSONWriter: Sendable {
     /// Appends the compact JSON text of `value` (UTF-8). Object members are written in stored order
     /// (duplicates included), numbers as their literal text, strings escaped per `appendString`.
     public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
