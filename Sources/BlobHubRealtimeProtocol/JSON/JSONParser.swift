@@ -13,7 +13,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "\(reason) (at byte \(offset))" }
 }
 
-public enum JSONParser {
+public enum JSONParser: Sendable {
     /// Strict RFC 8259 parser. Input must be valid UTF-8 (invalid UTF-8 inside strings is rejected, and
     /// any non-ASCII byte outside a string is a syntax error). Whitespace around the value is allowed;
     /// trailing garbage is rejected; a byte order mark is rejected.
@@ -68,6 +68,44 @@ private let dot = UInt8(ascii: ".")
 private let zero = UInt8(ascii: "0")
 private let nine = UInt8(ascii: "9")
 private let one = UInt8(ascii: "1")
+
+/// Word-at-a-time byte tests ("SIMD within a register") on 8 bytes loaded little-endian (byte 0 in the
+/// low bits). A mask has the high bit set in (at least) the LOWEST byte that matches, and never below
+/// it, so `mask.trailingZeroBitCount / 8` is the index of the first matching byte.
+enum SWAR {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    @inline(__always)
+    static func load(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// Bytes < `n` (n ≤ 128).
+    @inline(__always)
+    static func lessMask(_ n: UInt64, _ w: UInt64) -> UInt64 {
+        (w &- ones &* n) & ~w & highs
+    }
+
+    /// Bytes equal to `b`.
+    @inline(__always)
+    static func equalMask(_ b: UInt64, _ w: UInt64) -> UInt64 {
+        let x = w ^ (ones &* b)
+        return (x &- ones) & ~x & highs
+    }
+
+    /// Bytes a JSON string cannot contain as is: `"`, `\\`, < 0x20.
+    @inline(__always)
+    static func escapeMask(_ w: UInt64) -> UInt64 {
+        lessMask(0x20, w) | equalMask(0x22, w) | equalMask(0x5C, w)
+    }
+
+    /// The same, plus non-ASCII bytes (which the parser validates).
+    @inline(__always)
+    static func stringScanMask(_ w: UInt64) -> UInt64 {
+        escapeMask(w) | (w & highs)
+    }
+}
 
 @inline(__always)
 private func isDigit(_ c: UInt8) -> Bool { c &- zero < 10 }
@@ -173,6 +211,7 @@ struct JSONParserState {
             pos += 1
             return .object(object)
         }
+        object.reserveCapacity(8)
         while true {
             guard pos < end else { throw error("unexpected end of input in an object") }
             guard bytes[pos] == quote else {
@@ -212,6 +251,7 @@ struct JSONParserState {
             pos += 1
             return .array(elements)
         }
+        elements.reserveCapacity(8)
         while true {
             let value = try parseValue(depth: depth)
             elements.append(value)
@@ -289,7 +329,17 @@ struct JSONParserState {
         let open = pos
         pos += 1
         let start = pos
-        while pos < end {
+        while true {
+            // Skip plain ASCII 8 bytes at a time, stopping exactly at the first byte that needs a look.
+            while pos &+ 8 <= end {
+                let mask = SWAR.stringScanMask(SWAR.load(bytes, pos))
+                if mask != 0 {
+                    pos &+= mask.trailingZeroBitCount &>> 3
+                    break
+                }
+                pos &+= 8
+            }
+            guard pos < end else { break }
             let c = bytes[pos]
             if c == quote {
                 let s = makeString(from: start, to: pos)

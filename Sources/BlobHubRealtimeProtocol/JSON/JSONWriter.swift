@@ -1,6 +1,6 @@
 // Compact JSON serialization straight into a byte buffer.
 
-public enum JSONWriter {
+public enum JSONWriter: Sendable {
     /// Appends the compact JSON text of `value` (UTF-8). Object members are written in stored order
     /// (duplicates included), numbers as their literal text, strings escaped per `appendString`.
     public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
@@ -57,7 +57,18 @@ public enum JSONWriter {
             var runStart = 0
             var i = 0
             let count = utf8.count
-            while i < count {
+            let raw = UnsafeRawBufferPointer(utf8)
+            while true {
+                // Skip 8 bytes that need no escaping at a time, stopping exactly at the first that does.
+                while i &+ 8 <= count {
+                    let mask = SWAR.escapeMask(SWAR.load(raw, i))
+                    if mask != 0 {
+                        i &+= mask.trailingZeroBitCount &>> 3
+                        break
+                    }
+                    i &+= 8
+                }
+                guard i < count else { break }
                 let c = utf8[i]
                 if c >= 0x20 && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") {
                     i += 1

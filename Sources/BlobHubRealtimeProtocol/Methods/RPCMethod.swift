@@ -10,7 +10,7 @@ public enum RPCMethod: String, Sendable, CaseIterable {
 }
 
 /// Methods of server-to-client notifications.
-public enum RPCNotificationMethod {
+public enum RPCNotificationMethod: Sendable {
     public static let subscriptionEvent = "subscription/event"
     public static let subscriptionRevoked = "subscription/revoked"
 }

@@ -28,7 +28,7 @@ public enum SubscriptionTarget: String, Sendable, CaseIterable {
 }
 
 /// Ids of platform objects (SPEC §6.1, decided).
-public enum ResourceID {
+public enum ResourceID: Sendable {
     public static let maxLength = 128
 
     /// 1–128 characters from `[A-Za-z0-9._:-]`.
@@ -87,7 +87,7 @@ public enum ResourceID {
 }
 
 /// Event type names (SPEC §6.2).
-public enum EventType {
+public enum EventType: Sendable {
     public static let maxLength = 64
 
     /// `^[a-z][a-z0-9_.]{0,63}$`

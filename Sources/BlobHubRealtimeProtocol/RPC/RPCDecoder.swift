@@ -1,6 +1,6 @@
 // Inbound JSON-RPC 2.0 decoding with the SPEC §4 rules.
 
-public enum RPCDecoder {
+public enum RPCDecoder: Sendable {
     /// Maximum nesting of arrays/objects accepted in an inbound message.
     public static let maxDepth = 64
 

@@ -1,6 +1,6 @@
 // Outbound JSON-RPC 2.0 messages as complete UTF-8 JSON texts.
 
-public enum RPCEncoder {
+public enum RPCEncoder: Sendable {
     private static let idPrefix: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
     private static let methodPrefix: [UInt8] = Array(#"{"jsonrpc":"2.0","method":"#.utf8)
     private static let resultKey: [UInt8] = Array(#","result":"#.utf8)
