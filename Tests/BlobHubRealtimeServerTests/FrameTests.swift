@@ -5,7 +5,7 @@ import Testing
 /// SPEC §4 frame rules and RFC 6455 violations, sent as raw frames.
 @Suite struct FrameTests {
     private func expectClosed(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in }, sending bytes: [UInt8], code: UInt16) async throws {
-        try await withTestServer(configure) { server in
+        try await withTestServer(configure) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             try await socket.sendRaw(bytes)
             #expect(try await socket.expectClose() == code)
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test func messageAtTheLimitIsAccepted() async throws {
-        try await withTestServer({ $0.maxMessageBytes = 1024 }) { server in
+        try await withTestServer({ $0.maxMessageBytes = 1024 }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             let prefix = #"{"jsonrpc":"2.0","id":1,"method":"status/ping","params":{"pad":""#
             let suffix = #""}}"#
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func fragmentedMessageIsReassembled() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             let text = Array(#"{"jsonrpc":"2.0","id":"frag","method":"status/ping"}"#.utf8)
             try await socket.sendRaw(
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func clientPingGetsPong() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             try await socket.sendRaw(ClientFrame.encode(opcode: 0x9, payload: Array("hello".utf8)))
             let frame = try await socket.nextFrame()
@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func clientCloseIsAnsweredWith1000() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             try await socket.sendRaw(ClientFrame.encode(opcode: 0x8, payload: [0x03, 0xE8] + Array("bye".utf8)))
             #expect(try await socket.expectClose() == 1000)
@@ -122,7 +122,7 @@ import Testing
 
     /// One client's bad frame never disturbs another connection.
     @Test func violationsAreIsolated() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let healthy = try await server.connectInitialized()
             let bad = try await server.connectInitialized()
             try await bad.sendRaw(ClientFrame.encode(opcode: 0x2, payload: [0]))

@@ -4,7 +4,7 @@ import Testing
 /// SPEC §2: probes and the JSON error shape of HTTP routes.
 @Suite struct HTTPRoutesTests {
     @Test func healthz() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let response = try await server.http("GET", "/healthz")
             #expect(response.status == 200)
             #expect(response.bodyText == #"{"status":"ok"}"#)
@@ -13,14 +13,14 @@ import Testing
     }
 
     @Test func readyzWhileServing() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let response = try await server.http("GET", "/readyz")
             #expect(response.status == 200)
         }
     }
 
     @Test func unknownPathsAre404JSON() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             for path in ["/", "/nope", "/v1/nothing-here", "/healthz/x"] {
                 let response = try await server.http("GET", path)
                 #expect(response.status == 404, "\(path)")
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func plainGetOnWebSocketEndpointAsksForUpgrade() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let response = try await server.http("GET", "/v1")
             #expect(response.status == 426)
             #expect(response.bodyJSON?["error"] != nil)

@@ -6,7 +6,7 @@ import Testing
 /// SPEC §3: the four credential variants, every refusal before the upgrade, origins, paths, capacity.
 @Suite struct HandshakeTests {
     @Test func bearerHeaderUpgrades() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(try await server.token())")])
             #expect(socket.handshake.header("Sec-WebSocket-Protocol") == nil)
             #expect(socket.handshake.header("Sec-WebSocket-Accept") != nil)
@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func trailingSlashPathUpgrades() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await TestWebSocket.connect(port: server.port, path: "/v1/", headers: [("Authorization", "Bearer \(try await server.token())")])
             await socket.close()
         }
@@ -25,7 +25,7 @@ import Testing
 
     @Test(arguments: Base64Form.allCases)
     func bearerSubprotocolUpgradesInEveryBase64Form(form: Base64Form) async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let token = try await server.token()
             let socket = try await TestWebSocket.connect(
                 port: server.port,
@@ -40,7 +40,7 @@ import Testing
 
     @Test(arguments: Base64Form.allCases)
     func apiKeySubprotocolUpgradesInEveryBase64Form(form: Base64Form) async throws {
-        try await withTestServer(apiKeys: StaticAPIKeys.standard) { server in
+        try await withTestServer(apiKeys: StaticAPIKeys.standard) { (server: TestServerHandle) async throws in
             let socket = try await TestWebSocket.connect(
                 port: server.port,
                 headers: [("Sec-WebSocket-Protocol", "x-api-key.base64, \(form.encode(StaticAPIKeys.readKey))")]
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func apiKeyHeaderUpgrades() async throws {
-        try await withTestServer(apiKeys: StaticAPIKeys.standard) { server in
+        try await withTestServer(apiKeys: StaticAPIKeys.standard) { (server: TestServerHandle) async throws in
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("X-API-Key", StaticAPIKeys.readKey)])
             _ = try await socket.initialize()
             await socket.close()
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func missingCredentialsGet401() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let (socket, head) = try await TestWebSocket.handshake(port: server.port, headers: [])
             #expect(head.status == 401)
             #expect(head.header("WWW-Authenticate") == "Bearer")
@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test func queryStringCredentialsAreIgnored() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let token = try await server.token()
             let (_, head) = try await TestWebSocket.handshake(port: server.port, path: "/v1?token=\(token)&access_token=\(token)", headers: [])
             #expect(head.status == 401)
@@ -80,7 +80,7 @@ import Testing
 
     /// Every kind of bad bearer token is refused with the same 401 body.
     @Test func invalidTokensGet401() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let now = Date()
             let hs256Header = base64url(#"{"alg":"HS256","typ":"JWT"}"#)
             let noneHeader = base64url(#"{"alg":"none","typ":"JWT"}"#)
@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func malformedAuthorizationGets401() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer "] {
                 let (_, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", value)])
                 #expect(head.status == 401, "\(value)")
@@ -119,7 +119,7 @@ import Testing
     }
 
     @Test func badSubprotocolValueGets401() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             for value in ["authorization.bearer.base64", "authorization.bearer.base64, !!!not-base64!!!", "x-api-key.base64, "] {
                 let (_, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Sec-WebSocket-Protocol", value)])
                 #expect(head.status == 401, "\(value)")
@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func unknownAPIKeyGets401() async throws {
-        try await withTestServer(apiKeys: StaticAPIKeys.standard) { server in
+        try await withTestServer(apiKeys: StaticAPIKeys.standard) { (server: TestServerHandle) async throws in
             let (_, head) = try await TestWebSocket.handshake(port: server.port, headers: [("X-API-Key", "bhk_unknown")])
             #expect(head.status == 401)
             #expect(head.bodyText.contains("invalid credentials"))
@@ -138,7 +138,7 @@ import Testing
 
     /// An invalid credential is never skipped in favour of a valid one of lower precedence.
     @Test func precedenceNeverFallsBack() async throws {
-        try await withTestServer(apiKeys: StaticAPIKeys.standard) { server in
+        try await withTestServer(apiKeys: StaticAPIKeys.standard) { (server: TestServerHandle) async throws in
             let token = try await server.token()
             let cases: [(headers: [(String, String)], status: Int)] = [
                 ([("Authorization", "Bearer broken"), ("X-API-Key", StaticAPIKeys.readKey)], 401),
@@ -155,7 +155,7 @@ import Testing
     }
 
     @Test func disallowedOriginGets403() async throws {
-        try await withTestServer({ $0.allowedOrigins = ["https://app.blobhub.io"] }) { server in
+        try await withTestServer({ $0.allowedOrigins = ["https://app.blobhub.io"] }) { (server: TestServerHandle) async throws in
             let auth = ("Authorization", "Bearer \(try await server.token())")
             let (_, refused) = try await TestWebSocket.handshake(port: server.port, headers: [auth, ("Origin", "https://evil.example")])
             #expect(refused.status == 403)
@@ -168,7 +168,7 @@ import Testing
     }
 
     @Test func otherPathsGet404() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let (_, head) = try await TestWebSocket.handshake(port: server.port, path: "/v2", headers: [("Authorization", "Bearer \(try await server.token())")])
             #expect(head.status == 404)
             #expect(head.bodyText == #"{"error":{"code":404,"message":"Not found"}}"#)
@@ -176,7 +176,7 @@ import Testing
     }
 
     @Test func unsupportedWebSocketVersionGets400() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await RawSocket.connect(port: server.port)
             let head = try await socket.request("GET", "/v1", headers: [
                 ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
@@ -188,7 +188,7 @@ import Testing
     }
 
     @Test func maxConnectionsGives503() async throws {
-        try await withTestServer({ $0.maxConnections = 1 }) { server in
+        try await withTestServer({ $0.maxConnections = 1 }) { (server: TestServerHandle) async throws in
             let first = try await server.connect()
             let (_, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", "Bearer \(try await server.token())")])
             #expect(head.status == 503)
@@ -205,7 +205,7 @@ func base64url(_ text: String) -> String {
 
 @Suite struct TokenTimeTests {
     @Test func tokenExpiredWithinLeewayIsAccepted() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now - 10)}"#)
             let (socket, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", "Bearer \(token)")])
             #expect(head.status == 101)
@@ -214,7 +214,7 @@ func base64url(_ text: String) -> String {
     }
 
     @Test func issuerAndAudienceAreCheckedWhenConfigured() async throws {
-        try await withTestServer({ $0.jwtIssuer = "https://auth.blobhub.io"; $0.jwtAudience = "realtime" }) { server in
+        try await withTestServer({ $0.jwtIssuer = "https://auth.blobhub.io"; $0.jwtAudience = "realtime" }) { (server: TestServerHandle) async throws in
             let exp = JWTCrafter.now + 3600
             let cases: [(String, Int)] = [
                 (#"{"sub":"u","exp":\#(exp),"iss":"https://auth.blobhub.io","aud":"realtime"}"#, 101),

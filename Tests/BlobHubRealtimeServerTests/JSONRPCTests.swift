@@ -5,7 +5,7 @@ import Testing
 /// SPEC §4 and §5.1 over a real connection: error codes, id echo, notifications, batches, initialization.
 @Suite struct JSONRPCTests {
     @Test func initializeReturnsTheSpecifiedResult() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             let reply = try await socket.initialize()
             #expect(reply["jsonrpc"] as? String == "2.0")
@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func idsAreEchoedExactly() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             for id in ["12345678901234567890", "1.5", "-0", "1e3", #""abc""#, #""""#, "null"] {
                 try await socket.send(#"{"jsonrpc":"2.0","id":\#(id),"method":"status/ping"}"#)
@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func parseErrorsAnswerWithNullID() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             for text in [#"{"jsonrpc":"2.0","id":1,"method":"status/ping""#, "nonsense", #"{"id":1,}"#] {
                 let reply = try await socket.call(text)
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func invalidRequestObjectsAre400() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             let cases: [(String, Any)] = [
                 (#"{"jsonrpc":"1.0","id":7,"method":"status/ping"}"#, 7),
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func unknownMethodIs405InEveryState() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             for _ in 0..<2 {
                 let reply = try await socket.call(#"{"jsonrpc":"2.0","id":"x","method":"status/teleport"}"#)
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func knownMethodsBeforeInitializeAre400() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             let reply = try await socket.call(#"{"jsonrpc":"2.0","id":2,"method":"subscription/list"}"#)
             let error = try #require(reply["error"] as? [String: Any])
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func pingWorksBeforeInitialize() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             #expect(try await socket.send(#"{"jsonrpc":"2.0","id":1,"method":"status/ping"}"#) == ())
             #expect(try await socket.nextText() == #"{"jsonrpc":"2.0","id":1,"result":{}}"#)
@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func secondInitializeIs400() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             let reply = try await socket.initialize()
             let error = try #require(reply["error"] as? [String: Any])
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func failedInitializeLeavesConnectionUninitialized() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             for params in [#"{"client_info":5}"#, #"{"client_info":{"name":1}}"#, #"{"client_info":{"version":false}}"#] {
                 let reply = try await socket.call(#"{"jsonrpc":"2.0","id":1,"method":"status/initialize","params":\#(params)}"#)
@@ -145,7 +145,7 @@ import Testing
     }
 
     @Test func notificationsAreNeverAnswered() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             try await socket.send(#"{"jsonrpc":"2.0","method":"status/ping"}"#)
             try await socket.send(#"{"jsonrpc":"2.0","method":"status/teleport"}"#)
@@ -161,7 +161,7 @@ import Testing
     }
 
     @Test func batchesFollowJSONRPC() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             try await socket.send(#"[{"jsonrpc":"2.0","id":1,"method":"status/ping"},{"jsonrpc":"2.0","method":"status/ping"},{"jsonrpc":"2.0","id":"b","method":"nope"},5]"#)
             let batch = try #require(try await socket.nextJSON() as? [[String: Any]])
@@ -180,7 +180,7 @@ import Testing
     }
 
     @Test func explicitNullIDIsAnswered() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             try await socket.send(#"{"jsonrpc":"2.0","id":null,"method":"status/ping"}"#)
             #expect(try await socket.nextText() == #"{"jsonrpc":"2.0","id":null,"result":{}}"#)

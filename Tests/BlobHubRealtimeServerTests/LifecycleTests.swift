@@ -5,7 +5,7 @@ import Testing
 /// SPEC §5: initialization timeout, keep-alive, in-band re-authentication and token expiry.
 @Suite struct LifecycleTests {
     @Test func uninitializedConnectionClosesWith4008() async throws {
-        try await withTestServer({ $0.initTimeout = .milliseconds(300) }) { server in
+        try await withTestServer({ $0.initTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connect()
             let started = ContinuousClock.now
             #expect(try await socket.expectClose() == 4008)
@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func initializedConnectionOutlivesInitTimeout() async throws {
-        try await withTestServer({ $0.initTimeout = .seconds(1) }) { server in
+        try await withTestServer({ $0.initTimeout = .seconds(1) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             #expect(try await socket.isSilent(for: .milliseconds(1500)))
             #expect(try await socket.call(#"{"jsonrpc":"2.0","id":1,"method":"status/ping"}"#)["result"] != nil)
@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func serverPingsAndDropsSilentPeers() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { server in
+        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             let ping = try await socket.nextFrame()
             #expect(ping.opcode == 0x9)
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func pongKeepsConnectionAlive() async throws {
-        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { server in
+        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             for _ in 0..<2 {
                 let ping = try await socket.nextFrame()
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func jsonPingAlsoCountsAsTraffic() async throws {
-        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { server in
+        try await withTestServer({ $0.pingInterval = .seconds(2); $0.pingTimeout = .milliseconds(1900) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             for index in 0..<2 {
                 let ping = try await socket.nextFrame()
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func authenticateRefreshesTheToken() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             let fresh = try await server.token(ttl: .seconds(7200))
             let reply = try await socket.call(#"{"jsonrpc":"2.0","id":5,"method":"status/authenticate","params":{"token":"\#(fresh)"}}"#)
@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test func authenticateRejectsOtherUsersAndBadTokens() async throws {
-        try await withTestServer { server in
+        try await withTestServer { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             for token in [try await server.token(user: "someone-else"), "garbage", JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 60),"token_use":"refresh"}"#)] {
                 let reply = try await socket.call(#"{"jsonrpc":"2.0","id":6,"method":"status/authenticate","params":{"token":"\#(token)"}}"#)
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func authenticateIsNotAvailableOnAPIKeyConnections() async throws {
-        try await withTestServer(apiKeys: StaticAPIKeys.standard) { server in
+        try await withTestServer(apiKeys: StaticAPIKeys.standard) { (server: TestServerHandle) async throws in
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("X-API-Key", StaticAPIKeys.readKey)])
             _ = try await socket.initialize()
             let reply = try await socket.call(#"{"jsonrpc":"2.0","id":1,"method":"status/authenticate","params":{"token":"\#(try await server.token())"}}"#)
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func expiringTokenClosesWith4001() async throws {
-        try await withTestServer({ $0.jwtLeeway = .zero }) { server in
+        try await withTestServer({ $0.jwtLeeway = .zero }) { (server: TestServerHandle) async throws in
             let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 3)}"#)
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(token)")])
             _ = try await socket.initialize()
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func refreshedTokenOutlivesTheOriginalExpiry() async throws {
-        try await withTestServer({ $0.jwtLeeway = .zero }) { server in
+        try await withTestServer({ $0.jwtLeeway = .zero }) { (server: TestServerHandle) async throws in
             let token = JWTCrafter.hs256(claims: #"{"sub":"user-1","exp":\#(JWTCrafter.now + 3)}"#)
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(token)")])
             _ = try await socket.initialize()

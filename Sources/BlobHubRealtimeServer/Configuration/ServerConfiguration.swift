@@ -46,6 +46,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel: LogLevelSetting = .info
     public var logFormat: LogFormat = .text
 
+    /// SO_SNDBUF for accepted connections; nil leaves the kernel's auto-tuning. Not a flag: tests use a
+    /// small buffer so a slow consumer overflows quickly.
+    public var socketSendBufferBytes: Int? = nil
+
     /// Run the self-contained demo (seeded registry, periodic workflow events).
     public var demo: Bool = false
 

@@ -11,7 +11,13 @@ struct DrainService: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled rather than asked to shut down gracefully: nothing to drain politely.
+            nodeState.beginDraining()
+            return
+        }
         nodeState.beginDraining()
         let open = registry.count
         logger.info("draining", metadata: ["connections": "\(open)"])

@@ -32,6 +32,9 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            if let size = services.configuration.socketSendBufferBytes {
+                try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+            }
             let decision = NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = WebSocketUpgrader(gate: gate, services: services, decision: decision)
             let idleTimeout = self.idleTimeout

@@ -423,7 +423,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         expiryTimer?.cancel()
         expiryTimer = nil
         guard let context, let expiry = session.credentialExpiry else { return }
-        let deadline = expiry.addingTimeInterval(services.configuration.jwtLeeway.seconds)
+        // The JWT leeway applies to tokens only; an API key expires when it says.
+        var leeway = 0.0
+        if case .user = session.principal { leeway = services.configuration.jwtLeeway.seconds }
+        let deadline = expiry.addingTimeInterval(leeway)
         let delay = max(0, deadline.timeIntervalSinceNow)
         expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             close(.authenticationExpired)

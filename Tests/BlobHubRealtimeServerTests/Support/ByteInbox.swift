@@ -10,7 +10,7 @@ final class ByteInbox: Sendable {
     struct EndOfStream: Error {}
 
     private struct State {
-        var bytes: [UInt8] = []
+        var bytes = ArraySlice<UInt8>()
         var closed = false
         var nextWaiterID = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -38,7 +38,7 @@ final class ByteInbox: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Runs `parse` over the buffered bytes until it returns a value (consuming what it used).
-    func read<T: Sendable>(_ what: String, timeout: Duration, _ parse: @Sendable (inout [UInt8]) -> T?) async throws -> T {
+    func read<T: Sendable>(_ what: String, timeout: Duration, _ parse: @Sendable (inout ArraySlice<UInt8>) -> T?) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         while true {
             let outcome: Result<T, any Error>? = state.withLock { state in

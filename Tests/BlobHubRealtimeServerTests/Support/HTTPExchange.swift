@@ -17,7 +17,7 @@ struct HTTPResponseHead: Sendable {
     }
 
     /// Parses a complete head plus `Content-Length` body from the front of `bytes`.
-    static func parse(_ bytes: inout [UInt8]) -> HTTPResponseHead? {
+    static func parse(_ bytes: inout ArraySlice<UInt8>) -> HTTPResponseHead? {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let end = bytes.firstRange(of: separator) else { return nil }
         let headText = String(decoding: bytes[..<end.lowerBound], as: UTF8.self)
@@ -29,9 +29,9 @@ struct HTTPResponseHead: Sendable {
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
         let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
-        guard bytes.count >= end.upperBound + length else { return nil }
+        guard bytes.endIndex >= end.upperBound + length else { return nil }
         let body = Array(bytes[end.upperBound..<(end.upperBound + length)])
-        bytes.removeFirst(end.upperBound + length)
+        bytes.removeFirst(end.upperBound + length - bytes.startIndex)
         return HTTPResponseHead(status: status, headers: headers, body: body)
     }
 }

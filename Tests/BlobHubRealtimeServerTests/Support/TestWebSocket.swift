@@ -15,27 +15,31 @@ struct ReceivedFrame: Sendable, Equatable {
         return UInt16(payload[0]) << 8 | UInt16(payload[1])
     }
 
-    static func parse(_ bytes: inout [UInt8]) -> ReceivedFrame? {
-        guard bytes.count >= 2 else { return nil }
-        let masked = bytes[1] & 0x80 != 0
-        var length = Int(bytes[1] & 0x7F)
+    static func parse(_ slice: inout ArraySlice<UInt8>) -> ReceivedFrame? {
+        let base = slice.startIndex
+        let available = slice.count
+        func byte(_ index: Int) -> UInt8 { slice[base + index] }
+        guard available >= 2 else { return nil }
+        let masked = byte(1) & 0x80 != 0
+        var length = Int(byte(1) & 0x7F)
         var offset = 2
         if length == 126 {
-            guard bytes.count >= 4 else { return nil }
-            length = Int(bytes[2]) << 8 | Int(bytes[3])
+            guard available >= 4 else { return nil }
+            length = Int(byte(2)) << 8 | Int(byte(3))
             offset = 4
         } else if length == 127 {
-            guard bytes.count >= 10 else { return nil }
-            length = bytes[2..<10].reduce(0) { $0 << 8 | Int($1) }
+            guard available >= 10 else { return nil }
+            length = (2..<10).reduce(0) { $0 << 8 | Int(byte($1)) }
             offset = 10
         }
         if masked { offset += 4 }
-        guard bytes.count >= offset + length else { return nil }
+        guard available >= offset + length else { return nil }
+        let first = byte(0)
         let frame = ReceivedFrame(
-            fin: bytes[0] & 0x80 != 0, rsv: (bytes[0] >> 4) & 0x7, opcode: bytes[0] & 0x0F, masked: masked,
-            payload: Array(bytes[offset..<(offset + length)])
+            fin: first & 0x80 != 0, rsv: (first >> 4) & 0x7, opcode: first & 0x0F, masked: masked,
+            payload: Array(slice[(base + offset)..<(base + offset + length)])
         )
-        bytes.removeFirst(offset + length)
+        slice.removeFirst(offset + length)
         return frame
     }
 }

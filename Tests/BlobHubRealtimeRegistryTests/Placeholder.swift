@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeRegistry
-@Test func placeholderRegistry() { #expect(Bool(true)) }

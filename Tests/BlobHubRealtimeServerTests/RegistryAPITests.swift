@@ -1,0 +1,129 @@
+import BlobHubRealtimeServer
+import Foundation
+import Testing
+
+/// SPEC §9: the admin API's shapes, status codes and errors.
+@Suite struct RegistryAPITests {
+    @Test func adminKeyIsRequired() async throws {
+        try await withPlatform(seed: false) { (server: TestServerHandle) async throws in
+            #expect(try await server.admin("PUT", "/organizations/o1", "{}", key: nil).status == 401)
+            #expect(try await server.admin("PUT", "/organizations/o1", "{}", key: TestKeys.publisher).status == 401)
+            #expect(try await server.admin("PUT", "/organizations/o1", "{}").status == 200)
+        }
+    }
+
+    @Test func putsAreIdempotentUpsertsReturningTheStoredObject() async throws {
+        try await withPlatform(seed: false) { (server: TestServerHandle) async throws in
+            let first = try await server.admin("PUT", "/organizations/ORG-A", #"{"name":"A"}"#)
+            #expect(first.status == 200)
+            #expect(first.bodyJSON?["id"] as? String == "ORG-A")
+            #expect(first.bodyJSON?["name"] as? String == "A")
+            let again = try await server.admin("PUT", "/organizations/ORG-A", #"{"name":"A"}"#)
+            #expect(again.bodyJSON?["created_at"] as? Int == first.bodyJSON?["created_at"] as? Int)
+            let blob = try await server.admin("PUT", "/blobs/b1", #"{"organization_id":"ORG-A","type":"workflow","visibility":"public"}"#)
+            #expect(blob.status == 200)
+            #expect(blob.bodyJSON?["organization_id"] as? String == "ORG-A")
+            let revision = try await server.admin("PUT", "/revisions/r1", #"{"blob_id":"b1","phase":"snapshot"}"#)
+            #expect(revision.bodyJSON?["phase"] as? String == "snapshot")
+            let member = try await server.admin("PUT", "/blobs/b1/members/u9", #"{"role":"write"}"#)
+            #expect(member.status == 200 && member.bodyJSON?["role"] as? String == "write")
+        }
+    }
+
+    @Test func unknownParentsAre404AndInvalidFields400() async throws {
+        try await withPlatform(seed: false) { (server: TestServerHandle) async throws in
+            let notFound = [
+                ("/organizations/none/members/u1", #"{"role":"read"}"#),
+                ("/blobs/b1", #"{"organization_id":"none","type":"workflow","visibility":"private"}"#),
+                ("/revisions/r1", #"{"blob_id":"none","phase":"draft"}"#),
+                ("/blobs/none/members/u1", #"{"role":"read"}"#),
+            ]
+            for (path, body) in notFound {
+                let response = try await server.admin("PUT", path, body)
+                #expect(response.status == 404, "\(path)")
+                #expect((response.bodyJSON?["error"] as? [String: Any])?["code"] as? Int == 404)
+            }
+            _ = try await server.admin("PUT", "/organizations/o1", "{}")
+            let invalid: [(String, String, String)] = [
+                ("/organizations/o1/members/u1", #"{"role":"owner"}"#, "role"),
+                ("/blobs/b1", #"{"organization_id":"o1","type":"spreadsheet","visibility":"private"}"#, "type"),
+                ("/blobs/b1", #"{"organization_id":"o1","type":"workflow","visibility":"secret"}"#, "visibility"),
+                ("/organizations/o1", #"{"name":5}"#, "name"),
+            ]
+            for (path, body, field) in invalid {
+                let response = try await server.admin("PUT", path, body)
+                #expect(response.status == 400, "\(path) \(body)")
+                #expect((response.bodyJSON?["error"] as? [String: Any])?["field"] as? String == field, "\(path) \(body)")
+            }
+            #expect(try await server.admin("PUT", "/organizations/o1", "[1]").status == 400)
+        }
+    }
+
+    @Test func deletesAre204EvenWhenAbsent() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            #expect(try await server.admin("DELETE", "/revisions/\(Fixture.revision)").status == 204)
+            #expect(try await server.admin("DELETE", "/revisions/\(Fixture.revision)").status == 204)
+            #expect(try await server.admin("DELETE", "/organizations/never-existed").status == 204)
+        }
+    }
+
+    @Test func apiKeysAreCreatedListedAndRevoked() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let created = try await server.admin("POST", "/api-keys", #"{"user_id":"\#(Fixture.user)","target":"orgs","target_id":"\#(Fixture.org)","role":"read","description":"ci"}"#)
+            #expect(created.status == 201)
+            let secret = try #require(created.bodyJSON?["key"] as? String)
+            let id = try #require(created.bodyJSON?["id"] as? String)
+            let listed = try await server.admin("GET", "/api-keys?target=orgs&target_id=\(Fixture.org)")
+            let keys = try #require(listed.bodyJSON?["api_keys"] as? [[String: Any]])
+            #expect(keys.count == 1 && keys[0]["id"] as? String == id)
+            #expect(!listed.bodyText.contains(secret))
+            #expect(keys[0]["key"] == nil)
+            // The key authenticates until revoked.
+            let socket = try await TestWebSocket.connect(port: server.port, headers: [("X-API-Key", secret)])
+            await socket.close()
+            #expect(try await server.admin("DELETE", "/api-keys/\(id)").status == 204)
+            let (_, refused) = try await TestWebSocket.handshake(port: server.port, headers: [("X-API-Key", secret)])
+            #expect(refused.status == 401)
+            #expect(try await server.admin("POST", "/api-keys", #"{"user_id":"u","target":"orgs","target_id":"missing","role":"read"}"#).status == 404)
+            #expect(try await server.admin("POST", "/api-keys", #"{"user_id":"u","target":"planets","target_id":"x","role":"read"}"#).status == 400)
+        }
+    }
+
+    @Test func expiredAPIKeyFailsTheHandshake() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let expiresAt = Int(Date().timeIntervalSince1970 * 1000) + 1500
+            let created = try await server.admin("POST", "/api-keys", #"{"user_id":"\#(Fixture.user)","target":"orgs","target_id":"\#(Fixture.org)","role":"read","expires_at":\#(expiresAt)}"#)
+            let secret = try #require(created.bodyJSON?["key"] as? String)
+            let socket = try await TestWebSocket.connect(port: server.port, headers: [("X-API-Key", secret)])
+            _ = try await socket.initialize()
+            // Expiry on an open connection closes it with 4001 (keys have no leeway).
+            #expect(try await socket.expectClose(timeout: .seconds(5)) == 4001)
+            let (_, refused) = try await TestWebSocket.handshake(port: server.port, headers: [("X-API-Key", secret)])
+            #expect(refused.status == 401)
+        }
+    }
+
+    @Test func devTokensAndStats() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let minted = try await server.admin("POST", "/tokens", #"{"user_id":"\#(Fixture.user)","ttl_seconds":120}"#)
+            #expect(minted.status == 200)
+            let token = try #require(minted.bodyJSON?["access_token"] as? String)
+            #expect(minted.bodyJSON?["expires_at"] is Int)
+            let socket = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(token)")])
+            _ = try await socket.initialize()
+            _ = try await socket.subscribe(sessionParams())
+            let stats = try await server.admin("GET", "/stats")
+            #expect(stats.status == 200)
+            #expect(stats.bodyJSON?["connections"] as? Int == 1)
+            #expect(stats.bodyJSON?["subscriptions"] as? Int == 1)
+            #expect((stats.bodyJSON?["nodes"] as? [Any])?.count == 1)
+            #expect(try await server.admin("POST", "/tokens", #"{"ttl_seconds":5}"#).status == 400)
+        }
+    }
+
+    @Test func devTokensNeedAJWTSecret() async throws {
+        try await withPlatform({ $0.jwtSecret = nil }, seed: false) { (server: TestServerHandle) async throws in
+            #expect(try await server.admin("POST", "/tokens", #"{"user_id":"u"}"#).status == 404)
+        }
+    }
+}
