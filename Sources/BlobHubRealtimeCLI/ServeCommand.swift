@@ -62,6 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
         return values
     }
 
+    static func randomSecret() -> String {
+        (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var configuration: ServerConfiguration
@@ -71,6 +75,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         configuration.demo = demo || ["1", "true", "yes"].contains(environment[ConfigurationResolver.environmentVariable(for: "demo")]?.lowercased() ?? "")
+        if configuration.demo {
+            // Self-contained: in memory unless a store was chosen, and a signing secret for the printed token.
+            if store == nil && environment[ConfigurationResolver.environmentVariable(for: "store")] == nil { configuration.store = "memory" }
+            if configuration.jwtSecret == nil { configuration.jwtSecret = Self.randomSecret() }
+        }
         let logger = LogSetup.makeLogger(configuration)
         let server: RealtimeServer
         do {

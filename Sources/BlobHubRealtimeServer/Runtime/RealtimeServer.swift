@@ -115,13 +115,15 @@ public final class RealtimeServer: Sendable {
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
+        ConsolePage.add(to: router)
         let publisher = PublishService(store: store, registry: registry)
+        let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
         PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)
         AdminRoutes.add(
             to: router,
             .init(
                 keys: BearerKeys([configuration.adminKey]),
-                admin: AdminService(registry: registry, publisher: publisher, connections: connections),
+                admin: admin,
                 jwtSecret: configuration.jwtSecret,
                 stats: { [self] in await stats() }
             )
@@ -146,7 +148,14 @@ public final class RealtimeServer: Sendable {
             policy: .init(maxAgeMs: Int64(configuration.retention.seconds * 1000), maxEvents: configuration.retentionEvents),
             logger: logger
         )
-        return [retention, application, drain]
+        var all: [any Service] = [retention, application, drain]
+        if configuration.demo, let secret = configuration.jwtSecret {
+            all.append(DemoService(
+                server: self, admin: admin, publisher: publisher, jwtSecret: secret, interval: .seconds(3), logger: logger,
+                print: { text in FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+            ))
+        }
+        return all
     }
 
     /// `GET /v1/admin/stats`.

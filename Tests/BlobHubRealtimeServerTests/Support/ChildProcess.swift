@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 import NIOPosix
 
 /// The `blobhub-realtime` executable built next to the test bundle, run as a real child process.
@@ -8,6 +9,7 @@ final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
     private let output = Pipe()
+    private let captured = CapturedOutput()
 
     static var executableURL: URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -33,6 +35,11 @@ final class ServerProcess: @unchecked Sendable {
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments
         process.standardOutput = output
         process.standardError = output
+        let captured = self.captured
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            captured.data.withLock { $0.append(data) }
+        }
         try process.run()
     }
 
@@ -65,8 +72,20 @@ final class ServerProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Everything the process printed so far (stdout and stderr).
     var log: String {
-        String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        captured.data.withLock { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Waits until the output contains `text`.
+    func waitForOutput(containing text: String, timeout: Duration = .seconds(20)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let current = log
+            if current.contains(text) { return current }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ByteInbox.Timeout(what: "output containing \(text)")
     }
 
     func terminate() {
@@ -76,3 +95,8 @@ final class ServerProcess: @unchecked Sendable {
     struct Exited: Error { let log: String }
 }
 
+
+/// What a child process printed, appended from the pipe's reader thread.
+final class CapturedOutput: Sendable {
+    let data = Mutex(Data())
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// `serve --demo` as a newcomer runs it: read the printed credentials, subscribe, watch a workflow run.
+@Suite(.serialized) struct DemoTests {
+    @Test func demoPrintsCredentialsAndStreamsWorkflowEvents() async throws {
+        let child = try await ServerProcess(arguments: ["--demo"])
+        defer { child.terminate() }
+        let output = try await child.waitForOutput(containing: "Session:")
+        let token = try #require(value(after: "Bearer token:", in: output))
+        let apiKey = try #require(value(after: "API key:", in: output))
+        let session = try #require(value(after: "Session:", in: output))
+        let revision = try #require(value(after: "Revision:", in: output))
+        #expect(output.contains("/console#token=\(token)&scope=revision&scope_id=\(revision)&target=session&target_id=\(session)"))
+
+        let bearer = try await TestWebSocket.connect(port: child.port, headers: [("Authorization", "Bearer \(token)")])
+        _ = try await bearer.initialize()
+        #expect(try await bearer.subscribe(sessionParams(revision: revision, session: session, extra: #","since":0"#))["result"] != nil)
+        let expected: Set<String> = ["flow.entered", "execution_started", "processor.output", "execution_ended", "session_thread_item_posted", "session_object_modified"]
+        var types: Set<String> = []
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline, !types.isSuperset(of: expected) {
+            let event = try await bearer.nextEvent(timeout: .seconds(10))
+            if let type = (event["event"] as? [String: Any])?["type"] as? String { types.insert(type) }
+        }
+        #expect(types.isSuperset(of: expected))
+
+        // The printed API key works too.
+        let keyed = try await TestWebSocket.connect(port: child.port, headers: [("X-API-Key", apiKey)])
+        _ = try await keyed.initialize()
+        #expect(try await keyed.subscribe(sessionParams(revision: revision, session: session))["result"] != nil)
+
+        // The console page is served.
+        let console = try await RemoteServer(port: child.port).http("GET", "/console")
+        #expect(console.status == 200)
+        #expect(console.bodyText.contains("authorization.bearer.base64"))
+        child.signal(SIGTERM)
+        #expect(try await child.waitForExit(timeout: .seconds(12)) == 0)
+    }
+
+    private func value(after label: String, in output: String) -> String? {
+        guard let line = output.split(separator: "\n").first(where: { $0.contains(label) }) else { return nil }
+        return line.components(separatedBy: label).last?.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
+    }
+}
