@@ -104,15 +104,18 @@ public final class SQLiteStore: RealtimeStore {
                 results.reserveCapacity(validated.count)
                 stored = []
                 stored.reserveCapacity(validated.count)
+                // Three statements per new event: the id lookup, the event row, and all its keys in one
+                // multi-row insert. Duplicates are looked up rather than left to `ON CONFLICT DO NOTHING`,
+                // because an ignored insert still advances the AUTOINCREMENT counter (offsets must stay dense
+                // and the head must be an offset that was really assigned).
                 let findID = try db.cachedStatement(sql: "SELECT log_offset FROM events WHERE id = ?")
                 let insertEvent = try db.cachedStatement(sql: """
                     INSERT INTO events (id, type, created_at, keys, json) VALUES (?, ?, ?, ?, ?)
                     """)
-                let insertKey = try db.cachedStatement(sql: "INSERT INTO event_keys (key, log_offset) VALUES (?, ?)")
-                var batchIDs: [String: Int64] = [:]
                 for item in validated {
                     let event = item.event
-                    if let existing = try batchIDs[event.id] ?? Int64.fetchOne(findID, arguments: [event.id]) {
+                    // Ids of this batch are found too: they are inserted already (same transaction).
+                    if let existing = try Int64.fetchOne(findID, arguments: [event.id]) {
                         results.append(AppendResult(id: event.id, offset: existing, duplicate: true))
                         continue
                     }
@@ -120,10 +123,14 @@ public final class SQLiteStore: RealtimeStore {
                         event.id, event.type, event.createdAt, KeyListCoding.encode(event.keys), Data(event.json),
                     ])
                     let offset = db.lastInsertedRowID
+                    var keyArguments: [(any DatabaseValueConvertible)?] = []
+                    keyArguments.reserveCapacity(event.keys.count * 2)
                     for key in event.keys {
-                        try insertKey.execute(arguments: [key, offset])
+                        keyArguments.append(key)
+                        keyArguments.append(offset)
                     }
-                    batchIDs[event.id] = offset
+                    try Self.insertKeysStatement(db, count: event.keys.count)
+                        .execute(arguments: StatementArguments(keyArguments))
                     stored.append(item.stored(at: offset))
                     results.append(AppendResult(id: event.id, offset: offset, duplicate: false))
                 }
@@ -135,6 +142,15 @@ public final class SQLiteStore: RealtimeStore {
             }
             return results
         }
+    }
+
+    /// `INSERT INTO event_keys` of `count` rows (1...16), cached per connection by GRDB.
+    private static func insertKeysStatement(_ db: Database, count: Int) throws -> Statement {
+        try db.cachedStatement(sql: insertKeysSQL[count])
+    }
+
+    private static let insertKeysSQL: [String] = (0...ValidatedEvent.maxKeys).map { count in
+        "INSERT INTO event_keys (key, log_offset) VALUES " + Array(repeating: "(?, ?)", count: count).joined(separator: ", ")
     }
 
     private static let eventColumns = "e.log_offset, e.id, e.type, e.created_at, e.keys, e.json"
@@ -265,6 +281,14 @@ public final class SQLiteStore: RealtimeStore {
 
     public func close() async throws {
         try pool.close()
+    }
+
+    /// The writer connection's `PRAGMA journal_mode` and `PRAGMA synchronous` (2 = FULL); for tests.
+    func writerSettings() async throws -> (journalMode: String, synchronous: Int) {
+        try await pool.writeWithoutTransaction { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
     }
 }
 
