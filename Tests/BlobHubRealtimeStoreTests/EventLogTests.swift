@@ -139,6 +139,51 @@ struct EventLogTests {
         }
     }
 
+    @Test("large batches with scattered duplicates keep offsets dense and in input order",
+          arguments: StoreKind.allCases)
+    func largeBatchesWithDuplicates(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let recorder = ObserverRecorder()
+            recorder.install(on: store)
+            let first = (0..<333).map { newEvent("id-\($0 * 2)", keys: ["k|\($0 % 5)", "all"]) }
+            #expect(try await store.append(first).map(\.offset) == Array(1...333))
+
+            // Odd ids are new, even ids below 666 are known; some ids repeat within the batch.
+            var second: [NewEvent] = []
+            var expected: [AppendResult] = []
+            var next: Int64 = 333
+            var seenInBatch: [String: Int64] = [:]
+            for index in 0..<1_021 {
+                let number = (index * 7) % 900
+                let id = "id-\(number)"
+                second.append(newEvent(id, keys: ["k|\(number % 5)", "all", "batch2"]))
+                if number % 2 == 0, number < 666 {
+                    expected.append(AppendResult(id: id, offset: Int64(number / 2 + 1), duplicate: true))
+                } else if let offset = seenInBatch[id] {
+                    expected.append(AppendResult(id: id, offset: offset, duplicate: true))
+                } else {
+                    next += 1
+                    seenInBatch[id] = next
+                    expected.append(AppendResult(id: id, offset: next, duplicate: false))
+                }
+            }
+            let results = try await store.append(second)
+            #expect(results == expected)
+            #expect(try await store.headOffset() == next)
+            #expect(recorder.offsets == Array(1...next))
+
+            let all = try await store.events(after: 0, limit: 10_000)
+            #expect(all.map(\.offset) == Array(1...next))
+            let byID = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
+            for result in results {
+                #expect(byID[result.id]?.offset == result.offset)
+            }
+            let batch2 = try await store.events(withKey: "batch2", after: 0, limit: 10_000)
+            #expect(batch2.map(\.offset) == Array(334...next))
+            #expect(try await store.events(withKey: "all", after: 0, limit: 10_000).count == Int(next))
+        }
+    }
+
     @Test("the observer is called with the stored events before append returns", arguments: StoreKind.allCases)
     func observerBeforeReturn(kind: StoreKind) async throws {
         try await withStore(kind) { store in
