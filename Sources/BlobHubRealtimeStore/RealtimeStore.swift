@@ -76,11 +76,14 @@ struct ValidatedEvent: Sendable {
     }
 
     private static func uniqueKeys(_ keys: [String]) -> [String] {
-        if keys.count < 2 { return keys }
-        var seen = Set<String>()
-        var out: [String] = []
-        out.reserveCapacity(keys.count)
-        for key in keys where seen.insert(key).inserted {
+        // At most 16 keys: a quadratic scan beats hashing, and the common case allocates nothing.
+        var index = 1
+        while index < keys.count, !keys[..<index].contains(keys[index]) {
+            index += 1
+        }
+        if index == keys.count { return keys }
+        var out = Array(keys[..<index])
+        for key in keys[index...] where !out.contains(key) {
             out.append(key)
         }
         return out

@@ -100,33 +100,7 @@ public final class SQLiteStore: RealtimeStore {
             var results: [AppendResult] = []
             var stored: [StoredEvent] = []
             try db.inTransaction(.immediate) {
-                results = []
-                results.reserveCapacity(validated.count)
-                stored = []
-                stored.reserveCapacity(validated.count)
-                let findID = try db.cachedStatement(sql: "SELECT log_offset FROM events WHERE id = ?")
-                let insertEvent = try db.cachedStatement(sql: """
-                    INSERT INTO events (id, type, created_at, keys, json) VALUES (?, ?, ?, ?, ?)
-                    """)
-                let insertKey = try db.cachedStatement(sql: "INSERT INTO event_keys (key, log_offset) VALUES (?, ?)")
-                var batchIDs: [String: Int64] = [:]
-                for item in validated {
-                    let event = item.event
-                    if let existing = try batchIDs[event.id] ?? Int64.fetchOne(findID, arguments: [event.id]) {
-                        results.append(AppendResult(id: event.id, offset: existing, duplicate: true))
-                        continue
-                    }
-                    try insertEvent.execute(arguments: [
-                        event.id, event.type, event.createdAt, KeyListCoding.encode(event.keys), Data(event.json),
-                    ])
-                    let offset = db.lastInsertedRowID
-                    for key in event.keys {
-                        try insertKey.execute(arguments: [key, offset])
-                    }
-                    batchIDs[event.id] = offset
-                    stored.append(item.stored(at: offset))
-                    results.append(AppendResult(id: event.id, offset: offset, duplicate: false))
-                }
+                (results, stored) = try Self.insert(validated, db)
                 return .commit
             }
             // Committed (and durable); still on the serialized writer, so no later append has committed yet.
@@ -136,6 +110,118 @@ public final class SQLiteStore: RealtimeStore {
             return results
         }
     }
+
+    /// Inserts a validated batch inside the caller's transaction.
+    ///
+    /// Work is done in multi-row statements (a handful per batch instead of several per event): one lookup
+    /// of the batch's ids already in the log, then the new events with offsets assigned here in input order
+    /// (head + 1, head + 2, …), then all their keys. Inserting explicit offsets into the AUTOINCREMENT table
+    /// moves `sqlite_sequence` (the head) along, and duplicates never consume an offset.
+    private static func insert(_ batch: [ValidatedEvent], _ db: Database) throws -> ([AppendResult], [StoredEvent]) {
+        // Ids already in the log.
+        var known: [String: Int64] = [:]
+        var uniqueIDs: [String] = []
+        var seen = Set<String>(minimumCapacity: batch.count)
+        for item in batch where seen.insert(item.event.id).inserted {
+            uniqueIDs.append(item.event.id)
+        }
+        try forEachChunk(of: uniqueIDs.count) { range in
+            let statement = try db.cachedStatement(sql: findIDsSQL(count: range.count))
+            let rows = try Row.fetchCursor(statement, arguments: StatementArguments(uniqueIDs[range]))
+            while let row = try rows.next() {
+                let id: String = row[0]
+                let offset: Int64 = row[1]
+                known[id] = offset
+            }
+        }
+
+        // Offsets in input order; an id seen earlier in the batch is a duplicate of that one.
+        var next = try head(db)
+        var results: [AppendResult] = []
+        results.reserveCapacity(batch.count)
+        var stored: [StoredEvent] = []
+        stored.reserveCapacity(batch.count)
+        for item in batch {
+            if let offset = known[item.event.id] {
+                results.append(AppendResult(id: item.event.id, offset: offset, duplicate: true))
+                continue
+            }
+            next += 1
+            known[item.event.id] = next
+            stored.append(item.stored(at: next))
+            results.append(AppendResult(id: item.event.id, offset: next, duplicate: false))
+        }
+
+        try forEachChunk(of: stored.count) { range in
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            arguments.reserveCapacity(range.count * 6)
+            for event in stored[range] {
+                arguments.append(event.offset)
+                arguments.append(event.id)
+                arguments.append(event.type)
+                arguments.append(event.createdAt)
+                arguments.append(KeyListCoding.encode(event.keys))
+                arguments.append(Data(event.json))
+            }
+            try db.cachedStatement(sql: insertEventsSQL(count: range.count))
+                .execute(arguments: StatementArguments(arguments))
+        }
+
+        var keyArguments: [(any DatabaseValueConvertible)?] = []
+        for event in stored {
+            for key in event.keys {
+                keyArguments.append(key)
+                keyArguments.append(event.offset)
+            }
+        }
+        try forEachChunk(of: keyArguments.count / 2) { range in
+            try db.cachedStatement(sql: insertKeysSQL(count: range.count))
+                .execute(arguments: StatementArguments(keyArguments[(range.lowerBound * 2)..<(range.upperBound * 2)]))
+        }
+        return (results, stored)
+    }
+
+    // MARK: Multi-row statements
+
+    /// Rows per statement: chunks are powers of 4 up to 256, so each statement shape has at most five sizes
+    /// (and GRDB caches at most five prepared statements per shape). 256 rows × 6 columns stays far below
+    /// SQLite's limit of 32,766 bound parameters.
+    private static let chunkSizes = [256, 64, 16, 4, 1]
+
+    private static func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) throws {
+        var start = 0
+        for size in chunkSizes {
+            while count - start >= size {
+                try body(start..<(start + size))
+                start += size
+            }
+        }
+    }
+
+    private static func placeholders(_ row: String, count: Int) -> String {
+        Array(repeating: row, count: count).joined(separator: ", ")
+    }
+
+    private static func sqlByChunkSize(_ make: (Int) -> String) -> [Int: String] {
+        Dictionary(uniqueKeysWithValues: chunkSizes.map { ($0, make($0)) })
+    }
+
+    private static let findIDsSQLs = sqlByChunkSize { count in
+        "SELECT id, log_offset FROM events WHERE id IN (\(placeholders("?", count: count)))"
+    }
+
+    private static let insertEventsSQLs = sqlByChunkSize { count in
+        "INSERT INTO events (log_offset, id, type, created_at, keys, json) VALUES "
+            + placeholders("(?, ?, ?, ?, ?, ?)", count: count)
+    }
+
+    private static let insertKeysSQLs = sqlByChunkSize { count in
+        "INSERT INTO event_keys (key, log_offset) VALUES " + placeholders("(?, ?)", count: count)
+    }
+
+    private static func findIDsSQL(count: Int) -> String { findIDsSQLs[count]! }
+    private static func insertEventsSQL(count: Int) -> String { insertEventsSQLs[count]! }
+    private static func insertKeysSQL(count: Int) -> String { insertKeysSQLs[count]! }
 
     private static let eventColumns = "e.log_offset, e.id, e.type, e.created_at, e.keys, e.json"
 
@@ -265,6 +351,14 @@ public final class SQLiteStore: RealtimeStore {
 
     public func close() async throws {
         try pool.close()
+    }
+
+    /// The writer connection's `PRAGMA journal_mode` and `PRAGMA synchronous` (2 = FULL); for tests.
+    func writerSettings() async throws -> (journalMode: String, synchronous: Int) {
+        try await pool.writeWithoutTransaction { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
     }
 }
 

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+@testable import BlobHubRealtimeStore
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    @Test("the writer runs in WAL mode with synchronous = FULL")
+    func durabilitySettings() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let settings = try await store.writerSettings()
+            #expect(settings.journalMode == "wal")
+            #expect(settings.synchronous == 2)
+            try await store.close()
+        }
+    }
+
+    @Test("close and reopen: same epoch, head, pruned point, events and registry; appends continue")
+    func restart(  ) async throws {
+        try await withDatabasePath { path in
+            let epoch: String
+            do {
+                let store = try SQLiteStore(path: path)
+                epoch = store.epoch
+                _ = try await store.append((1...6).map { newEvent("e\($0)", keys: ["all", "n|\($0)"]) })
+                _ = try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 4), nowMs: 0)
+                try await store.persist(RegistryDiff(upserts: [
+                    RegistryRow(kind: "organization", id: "o1", data: Array(#"{"name":"A"}"#.utf8)),
+                ]))
+                try await store.close()
+            }
+
+            let reopened = try SQLiteStore(path: path)
+            let recorder = ObserverRecorder()
+            recorder.install(on: reopened)
+            #expect(reopened.epoch == epoch)
+            #expect(try await reopened.headOffset() == 6)
+            #expect(try await reopened.prunedThrough() == 2)
+            let events = try await reopened.events(after: 0, limit: 100)
+            #expect(events.map(\.offset) == [3, 4, 5, 6])
+            #expect(events.first == StoredEvent(offset: 3, id: "e3", type: "test", createdAt: 1_000,
+                                                keys: ["all", "n|3"], json: jsonBytes("e3")))
+            #expect(try await reopened.events(withKey: "n|5", after: 0, limit: 10).map(\.id) == ["e5"])
+            #expect(try await reopened.registryRows() == [
+                RegistryRow(kind: "organization", id: "o1", data: Array(#"{"name":"A"}"#.utf8)),
+            ])
+
+            // New appends continue after the old head; ids stored before the restart are still duplicates.
+            let results = try await reopened.append([newEvent("e7"), newEvent("e4")])
+            #expect(results == [AppendResult(id: "e7", offset: 7, duplicate: false),
+                                AppendResult(id: "e4", offset: 4, duplicate: true)])
+            #expect(recorder.offsets == [7])
+            try await reopened.close()
+        }
+    }
+
+    @Test("offsets are never reused, even when the newest events were pruned before a restart")
+    func offsetsNotReusedAfterPruningEverything() async throws {
+        try await withDatabasePath { path in
+            do {
+                let store = try SQLiteStore(path: path)
+                _ = try await store.append([newEvent("a"), newEvent("b"), newEvent("c")])
+                #expect(try await store.prune(RetentionPolicy(maxAgeMs: 0, maxEvents: 0), nowMs: .max) == 3)
+                try await store.close()
+            }
+            let store = try SQLiteStore(path: path)
+            #expect(try await store.headOffset() == 3)
+            #expect(try await store.prunedThrough() == 3)
+            #expect(try await store.append([newEvent("d")]).map(\.offset) == [4])
+            try await store.close()
+        }
+    }
+
+    @Test("a fresh database gets a new epoch")
+    func freshEpoch() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try SQLiteStore(path: directory.path("a.sqlite"))
+        let second = try SQLiteStore(path: directory.path("b.sqlite"))
+        #expect(first.epoch != second.epoch)
+        try await first.close()
+        try await second.close()
+
+        // Recreating a database (delete and open again) also gives a new epoch.
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: directory.path("a.sqlite") + suffix)
+        }
+        let recreated = try SQLiteStore(path: directory.path("a.sqlite"))
+        #expect(recreated.epoch != first.epoch)
+        try await recreated.close()
+    }
+
+    @Test("an unopenable path throws")
+    func badPath() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(throws: (any Error).self) {
+            _ = try SQLiteStore(path: directory.path("missing-directory/x.sqlite"))
+        }
+    }
+
+    @Test("two stores on one file see each other's commits (readers see committed data only)")
+    func sharedFile() async throws {
+        try await withDatabasePath { path in
+            let writer = try SQLiteStore(path: path)
+            let reader = try SQLiteStore(path: path)
+            #expect(writer.epoch == reader.epoch)
+            _ = try await writer.append([newEvent("a")])
+            #expect(try await reader.headOffset() == 1)
+            #expect(try await reader.events(after: 0, limit: 10).map(\.id) == ["a"])
+            try await writer.close()
+            try await reader.close()
+        }
+    }
+
+    @Test("key lists encode unambiguously", arguments: [
+        [] as [String], ["k"], ["3:abc", "a|b", ":", "::1", "10:", "é\u{301}", "\u{301}", "日本", "a\nb", "12345678901"],
+    ])
+    func keyListCoding(keys: [String]) throws {
+        #expect(try KeyListCoding.decode(KeyListCoding.encode(keys)) == keys)
+    }
+
+    @Test("malformed key lists are reported", arguments: ["x", "3:ab", "1", ":a", "1:a2"])
+    func malformedKeyList(text: String) {
+        #expect(throws: StoreError.self) { try KeyListCoding.decode(text) }
+    }
+}

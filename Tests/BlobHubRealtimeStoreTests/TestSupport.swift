@@ -1,0 +1,77 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import BlobHubRealtimeStore
+
+/// The implementations every behaviour test runs against.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory
+    case sqlite
+
+    var testDescription: String { rawValue }
+}
+
+/// A unique temporary directory, removed by `remove()`.
+struct TemporaryDirectory: Sendable {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("blobhub-store-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String {
+        url.appendingPathComponent(name).path
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: url)
+    }
+}
+
+/// Runs `body` with a fresh store of `kind`; closes it and removes its files afterwards.
+func withStore(_ kind: StoreKind, _ body: (any RealtimeStore) async throws -> Void) async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store: any RealtimeStore = switch kind {
+    case .memory: MemoryStore()
+    case .sqlite: try SQLiteStore(path: directory.path("store.sqlite"))
+    }
+    do {
+        try await body(store)
+    } catch {
+        try? await store.close()
+        throw error
+    }
+    try await store.close()
+}
+
+/// Runs `body` with a path for an SQLite file in a temporary directory that is removed afterwards.
+func withDatabasePath(_ body: (String) async throws -> Void) async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    try await body(directory.path("store.sqlite"))
+}
+
+func jsonBytes(_ id: String) -> [UInt8] {
+    Array(#"{"id":"\#(id)","type":"test"}"#.utf8)
+}
+
+func newEvent(_ id: String, keys: [String] = ["k"], createdAt: Int64 = 1_000, type: String = "test") -> NewEvent {
+    NewEvent(id: id, type: type, createdAt: createdAt, keys: keys, json: jsonBytes(id))
+}
+
+/// Collects what the commit observer sees.
+final class ObserverRecorder: Sendable {
+    private let batches = Mutex<[[StoredEvent]]>([])
+
+    func install(on store: any RealtimeStore) {
+        store.setCommitObserver { [self] events in
+            batches.withLock { $0.append(events) }
+        }
+    }
+
+    var recorded: [[StoredEvent]] { batches.withLock { $0 } }
+    var offsets: [Int64] { recorded.flatMap { $0.map(\.offset) } }
+}
