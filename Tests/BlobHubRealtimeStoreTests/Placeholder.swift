@@ -1,3 +1,0 @@
-import Testing
-@testable import BlobHubRealtimeStore
-@Test func placeholderStore() { #expect(Bool(true)) }
