@@ -32,6 +32,10 @@ public final class RealtimeServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger, apiKeys: (any APIKeyResolver)? = nil) async throws {
         self.configuration = configuration
         self.logger = logger
+        if configuration.tlsCertPath != nil || configuration.tlsKeyPath != nil {
+            // Refuse rather than silently serve plain text to someone who asked for TLS.
+            throw ServerStartError("--tls-cert/--tls-key: TLS is not implemented yet; terminate TLS in a reverse proxy")
+        }
         do {
             self.store = try await StoreFactory.open(configuration.store)
         } catch {
