@@ -45,6 +45,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var state = State.open
     /// Set while a `since` replay runs: live deliveries wait here so the connection sees offsets in order.
     private var replayBuffer: [(offset: Int64, key: SubscriptionKey, frame: ByteBuffer)]?
+    private var rateLimiter: RateLimiter
     private var shard: FanoutShard?
 
     private var initTimeout: Scheduled<Void>?
@@ -67,6 +68,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         self.services = services
         self.session = ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings)
         self.assembler = MessageAssembler(maxMessageBytes: services.configuration.maxMessageBytes)
+        self.rateLimiter = RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateLimitBurst, now: NIODeadline.now().uptimeNanoseconds)
         var logger = services.logger
         logger[metadataKey: "connection_id"] = .string(connectionID)
         self.logger = logger
@@ -192,6 +194,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         while message.index < message.entries.count {
             let entry = message.entries[message.index]
             message.index += 1
+            switch rateLimiter.check(now: NIODeadline.now().uptimeNanoseconds) {
+            case .allow:
+                break
+            case .reject:
+                if let id = entry.answerID { message.responses.append(RPCEncoder.error(id: id, error: .tooManyRequests)) }
+                continue
+            case .flood:
+                close(.requestFlood)
+                return
+            }
             switch entry {
             case .invalid(let id, let error):
                 message.responses.append(RPCEncoder.error(id: id, error: error))
@@ -430,6 +442,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         let delay = max(0, deadline.timeIntervalSinceNow)
         expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             close(.authenticationExpired)
+        }
+    }
+}
+
+extension RPCEntry {
+    /// The id a rejection is answered with; nil for notifications (never answered).
+    var answerID: RPCRequestID?? {
+        switch self {
+        case .request(let request): return request.id.map { .some($0) }
+        case .invalid(let id, _): return .some(id)
         }
     }
 }
