@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "BlobHubRealtimeRegistry", targets: ["BlobHubRealtimeRegistry"]),
         .library(name: "BlobHubRealtimeStore", targets: ["BlobHubRealtimeStore"]),
         .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
+        .library(name: "BlobHubRealtimeClient", targets: ["BlobHubRealtimeClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -88,13 +89,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift client library: connect, subscribe, events as an AsyncSequence, reconnect and resume.
+        .target(
+            name: "BlobHubRealtimeClient",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Command-line commands (serve, token, ...): flag/env resolution into ServerConfiguration.
         .target(
             name: "BlobHubRealtimeCLI",
             dependencies: [
                 "BlobHubRealtimeServer",
                 "BlobHubRealtimeAuth",
+                "BlobHubRealtimeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -138,6 +153,7 @@ let package = Package(
             name: "BlobHubRealtimeServerTests",
             dependencies: [
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeClient",
                 "BlobHubRealtimeAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,7 +7,7 @@ public struct RootCommand: AsyncParsableCommand {
         commandName: "blobhub-realtime",
         abstract: "BlobHub Realtime: the real-time WebSocket server of the BlobHub platform.",
         version: ServerVersion.version,
-        subcommands: [ServeCommand.self, TokenCommand.self]
+        subcommands: [ServeCommand.self, ListenCommand.self, PublishCommand.self, TokenCommand.self]
     )
 
     public init() {}

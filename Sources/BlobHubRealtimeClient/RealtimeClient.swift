@@ -1,0 +1,278 @@
+import BlobHubRealtimeProtocol
+import Foundation
+import NIOCore
+import NIOWebSocket
+
+/// A BlobHub Realtime client: connects with any of the four credential variants, initializes,
+/// manages subscriptions and delivers events as an `AsyncSequence`. After a disconnect (network,
+/// server restart, 4013 slow consumer, drain) it reconnects with jittered exponential backoff and
+/// resubscribes every subscription with `since` = the last offset it delivered, so the caller sees
+/// no gap and no duplicate. A refused credential (401) or a revoked one (4001) is not retried.
+public actor RealtimeClient {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var path: String
+        public var credential: ClientCredential
+        /// Send the credential as a subprotocol (the browser variant) instead of a header.
+        public var viaSubprotocol: Bool
+        public var clientName: String
+        public var reconnect: Bool
+        public var initialBackoff: Duration
+        public var maxBackoff: Duration
+
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, path: String = "/v1", credential: ClientCredential,
+            viaSubprotocol: Bool = false, clientName: String = "blobhub-realtime-swift", reconnect: Bool = true,
+            initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10)
+        ) {
+            self.host = host
+            self.port = port
+            self.path = path
+            self.credential = credential
+            self.viaSubprotocol = viaSubprotocol
+            self.clientName = clientName
+            self.reconnect = reconnect
+            self.initialBackoff = initialBackoff
+            self.maxBackoff = maxBackoff
+        }
+
+        /// `ws://host:port/path`.
+        public init(url: String, credential: ClientCredential) throws {
+            guard let components = URLComponents(string: url), components.scheme == "ws", let host = components.host else {
+                throw RealtimeClientError.invalidURL(url)
+            }
+            self.init(host: host, port: components.port ?? 80, path: components.path.isEmpty ? "/v1" : components.path, credential: credential)
+        }
+    }
+
+    private struct Tracked {
+        var subscription: ClientSubscription
+        var lastOffset: Int64?
+    }
+
+    public let configuration: Configuration
+    public nonisolated let notices: AsyncStream<ClientNotice>
+    private let continuation: AsyncStream<ClientNotice>.Continuation
+    private var credential: ClientCredential
+    private var socket: WebSocketDialer.Socket?
+    private var writer: NIOAsyncChannelOutboundWriter<WebSocketFrame>?
+    private var tracked: [SubscriptionKey: Tracked] = [:]
+    private var epoch: String?
+    private var nextID = 1
+    private var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
+    private var readerTask: Task<Void, Never>?
+    private var stopped = false
+
+    public init(_ configuration: Configuration) {
+        self.configuration = configuration
+        self.credential = configuration.credential
+        (notices, continuation) = AsyncStream.makeStream(of: ClientNotice.self, bufferingPolicy: .unbounded)
+    }
+
+    /// Only the events, for callers that need nothing else.
+    public nonisolated var events: AsyncCompactMapSequence<AsyncStream<ClientNotice>, ClientEvent> {
+        notices.compactMap { if case .event(let event) = $0 { return event } else { return nil } }
+    }
+
+    /// Connects and initializes; throws `.refused` for a bad credential without retrying.
+    public func connect() async throws {
+        try await open()
+    }
+
+    /// Adds (or widens) a subscription; `since` replays retained events after that offset first.
+    @discardableResult
+    public func subscribe(_ subscription: ClientSubscription, since: Int64? = nil) async throws -> JSONValue {
+        let key = subscription.key
+        let resumeFrom = since ?? tracked[key]?.lastOffset
+        tracked[key] = Tracked(subscription: subscription, lastOffset: resumeFrom ?? tracked[key]?.lastOffset)
+        return try await request("subscription/add", subscription.params(since: resumeFrom, epoch: epoch))
+    }
+
+    public func unsubscribe(_ subscription: ClientSubscription) async throws {
+        tracked[subscription.key] = nil
+        _ = try await request("subscription/remove", subscription.params(since: nil, epoch: nil))
+    }
+
+    public func listSubscriptions() async throws -> JSONValue {
+        try await request("subscription/list", nil)
+    }
+
+    /// Hands the connection a fresh access token (SPEC §5.3); also used for later reconnects.
+    public func authenticate(token: String) async throws {
+        credential = .bearer(token)
+        _ = try await request("status/authenticate", .object(JSONObject([("token", .string(token))])))
+    }
+
+    /// The last offset delivered for a subscription.
+    public func lastOffset(of subscription: ClientSubscription) -> Int64? {
+        tracked[subscription.key]?.lastOffset
+    }
+
+    /// Closes the connection and ends the notice stream.
+    public func close() async {
+        stopped = true
+        readerTask?.cancel()
+        try? await writer?.write(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: ByteBuffer(bytes: [0x03, 0xE8])))
+        try? await socket?.channel.close()
+        failPending(RealtimeClientError.closed(code: 1000))
+        continuation.finish()
+    }
+
+    // MARK: Connection
+
+    private func open() async throws {
+        let socket = try await WebSocketDialer.dial(
+            host: configuration.host, port: configuration.port, path: configuration.path,
+            credential: credential, viaSubprotocol: configuration.viaSubprotocol
+        )
+        self.socket = socket
+        let (inbound, outbound) = try await socket.channel.eventLoop.submit {
+            // Wrapped channels hand out their streams once; keep them for this connection's lifetime.
+            (socket.inbound, socket.outbound)
+        }.get()
+        writer = outbound
+        readerTask = Task { await self.read(inbound) }
+        let result = try await request("status/initialize", .object(JSONObject([
+            ("client_info", .object(JSONObject([("name", .string(configuration.clientName)), ("version", .string("1"))]))),
+        ])))
+        let newEpoch = result.objectValue?["epoch"]?.stringValue
+        if let epoch, newEpoch != epoch {
+            // Another log: the offsets we hold mean nothing there.
+            for key in tracked.keys { tracked[key]?.lastOffset = nil }
+        }
+        epoch = newEpoch
+    }
+
+    private func read(_ inbound: NIOAsyncChannelInboundStream<WebSocketFrame>) async {
+        var closeCode: UInt16?
+        var text = ByteBuffer()
+        do {
+            for try await frame in inbound {
+                switch frame.opcode {
+                case .text, .continuation:
+                    var data = frame.unmaskedData
+                    text.writeBuffer(&data)
+                    if frame.fin {
+                        handle(text)
+                        text.clear()
+                    }
+                case .ping:
+                    try? await writer?.write(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData))
+                case .connectionClose:
+                    var data = frame.unmaskedData
+                    closeCode = data.readInteger(as: UInt16.self)
+                    try? await writer?.write(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: ByteBuffer(bytes: [0x03, 0xE8])))
+                default:
+                    break
+                }
+                if closeCode != nil { break }
+            }
+        } catch {}
+        await disconnected(code: closeCode)
+    }
+
+    private func disconnected(code: UInt16?) async {
+        try? await socket?.channel.close()
+        socket = nil
+        writer = nil
+        failPending(RealtimeClientError.closed(code: code))
+        guard !stopped else { return }
+        continuation.yield(.disconnected(code: code))
+        // 4001: the credential expired or was revoked; retrying with it would loop.
+        guard configuration.reconnect, code != 4001 else {
+            continuation.finish()
+            return
+        }
+        await reconnect()
+    }
+
+    private func reconnect() async {
+        var attempt = 0
+        while !stopped {
+            let base = min(configuration.maxBackoff, configuration.initialBackoff * (1 << min(attempt, 16)))
+            let jittered = base * Double.random(in: 0.5...1.0)
+            try? await Task.sleep(for: jittered)
+            attempt += 1
+            do {
+                try await open()
+                for entry in tracked.values {
+                    let reply = try await request("subscription/add", entry.subscription.params(since: entry.lastOffset ?? nil, epoch: epoch))
+                    if reply.objectValue?["recovered"]?.boolValue == false {
+                        continuation.yield(.gap(entry.subscription))
+                    }
+                }
+                continuation.yield(.reconnected)
+                return
+            } catch RealtimeClientError.refused(let status, _) where status == 401 || status == 403 {
+                continuation.finish()
+                return
+            } catch {
+                continue
+            }
+        }
+    }
+
+    // MARK: Messages
+
+    private func request(_ method: String, _ params: JSONValue?) async throws -> JSONValue {
+        guard let writer else { throw RealtimeClientError.closed(code: nil) }
+        let id = nextID
+        nextID += 1
+        var object = JSONObject([("jsonrpc", .string("2.0")), ("id", .number(String(id))), ("method", .string(method))])
+        if let params { object["params"] = params }
+        let bytes = JSONWriter.serialize(.object(object))
+        return try await withCheckedThrowingContinuation { continuation in
+            pending[id] = continuation
+            Task {
+                do {
+                    try await writer.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(bytes: bytes)))
+                } catch {
+                    self.fail(id, error)
+                }
+            }
+        }
+    }
+
+    private func fail(_ id: Int, _ error: any Error) {
+        pending.removeValue(forKey: id)?.resume(throwing: error)
+    }
+
+    private func failPending(_ error: any Error) {
+        let waiting = pending
+        pending = [:]
+        for continuation in waiting.values { continuation.resume(throwing: error) }
+    }
+
+    private func handle(_ buffer: ByteBuffer) {
+        guard let message = (try? buffer.withUnsafeReadableBytes { try JSONParser.parse($0) })?.objectValue else { return }
+        if let id = message["id"]?.int64Value, let waiter = pending.removeValue(forKey: Int(id)) {
+            if let error = message["error"]?.objectValue {
+                let code = Int(error["code"]?.int64Value ?? 500)
+                waiter.resume(throwing: RealtimeClientError.rpc(code: code, message: error["message"]?.stringValue ?? "", reason: error["data"]?.objectValue?["reason"]?.stringValue))
+            } else {
+                waiter.resume(returning: message["result"] ?? .null)
+            }
+            return
+        }
+        guard let method = message["method"]?.stringValue, let params = message["params"]?.objectValue else { return }
+        guard let scope = params["scope"]?.stringValue.flatMap(SubscriptionScope.init(rawValue:)),
+              let target = params["target"]?.stringValue.flatMap(SubscriptionTarget.init(rawValue:)),
+              let targetID = params["target_id"]?.stringValue else { return }
+        let key = SubscriptionKey(scope: scope, scopeID: params["scope_id"]?.stringValue, target: target, targetID: targetID)
+        guard let entry = tracked[key] else { return }
+        switch method {
+        case "subscription/event":
+            guard let offset = params["offset"]?.int64Value, let event = params["event"] else { return }
+            // A replay can overlap what was already delivered before a reconnect: skip it.
+            if let last = entry.lastOffset, offset <= last { return }
+            tracked[key]?.lastOffset = offset
+            continuation.yield(.event(ClientEvent(subscription: entry.subscription, offset: offset, event: event)))
+        case "subscription/revoked":
+            tracked[key] = nil
+            continuation.yield(.revoked(entry.subscription, reason: params["reason"]?.stringValue ?? ""))
+        default:
+            return
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import BlobHubRealtimeProtocol
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Opens one authenticated WebSocket (NIO's typed client upgrader), or reports the HTTP refusal.
+enum WebSocketDialer {
+    typealias Socket = NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
+
+    private enum Outcome: Sendable {
+        case upgraded(Socket)
+        case refused(EventLoopFuture<(Int, String)>)
+    }
+
+    static func dial(host: String, port: Int, path: String, credential: ClientCredential, viaSubprotocol: Bool, maxFrameSize: Int = 1 << 24) async throws -> Socket {
+        var headers = HTTPHeaders([("Host", "\(host):\(port)")])
+        switch (credential, viaSubprotocol) {
+        case (.bearer(let token), false): headers.add(name: "Authorization", value: "Bearer \(token)")
+        case (.apiKey(let key), false): headers.add(name: "X-API-Key", value: key)
+        case (.bearer(let token), true): headers.add(name: "Sec-WebSocket-Protocol", value: "authorization.bearer.base64, \(base64url(token))")
+        case (.apiKey(let key), true): headers.add(name: "Sec-WebSocket-Protocol", value: "x-api-key.base64, \(base64url(key))")
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+
+        let outcome: EventLoopFuture<Outcome> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOTypedWebSocketClientUpgrader<Outcome>(maxFrameSize: maxFrameSize) { channel, _ in
+                        channel.eventLoop.makeCompletedFuture { .upgraded(try Socket(wrappingChannelSynchronously: channel)) }
+                    }
+                    let configuration = NIOTypedHTTPClientUpgradeConfiguration(
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                let capture = ResponseCapture(promise: channel.eventLoop.makePromise())
+                                try channel.pipeline.syncOperations.addHandler(capture)
+                                return .refused(capture.promise.futureResult)
+                            }
+                        }
+                    )
+                    return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: .init(upgradeConfiguration: configuration))
+                }
+            }
+        switch try await outcome.get() {
+        case .upgraded(let socket):
+            return socket
+        case .refused(let response):
+            let (status, body) = try await response.get()
+            let message = (try? JSONParser.parse(body))?.objectValue?["error"]?.objectValue?["message"]?.stringValue ?? body
+            throw RealtimeClientError.refused(status: status, message: message)
+        }
+    }
+
+    static func base64url(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// Collects a refused upgrade's response (status and body).
+private final class ResponseCapture: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    let promise: EventLoopPromise<(Int, String)>
+    private var status = 0
+    private var body = ""
+    private var done = false
+
+    private func finish(_ result: Result<(Int, String), any Error>) {
+        guard !done else { return }
+        done = true
+        promise.completeWith(result)
+    }
+
+    init(promise: EventLoopPromise<(Int, String)>) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): status = Int(head.status.code)
+        case .body(let buffer): body += String(buffer: buffer)
+        case .end:
+            finish(.success((status, body)))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.success((status, body)))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.failure(error))
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,131 @@
+import BlobHubRealtimeClient
+import BlobHubRealtimeProtocol
+import BlobHubRealtimeServer
+import Foundation
+import Testing
+
+/// The Swift client library against the real server: variants, events, resume without gaps.
+@Suite struct ClientLibraryTests {
+    private func client(_ server: TestServerHandle, _ credential: ClientCredential, subprotocol: Bool = false) -> RealtimeClient {
+        RealtimeClient(.init(port: server.port, credential: credential, viaSubprotocol: subprotocol, initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500)))
+    }
+
+    /// Collects `count` events from the client, bounded in time.
+    private func collect(_ client: RealtimeClient, _ count: Int, timeout: Duration = .seconds(15)) async throws -> [ClientEvent] {
+        try await collectNotices(client, events: count, timeout: timeout).compactMap { if case .event(let event) = $0 { event } else { nil } }
+    }
+
+    /// Collects notices until `events` events arrived, bounded in time.
+    private func collectNotices(_ client: RealtimeClient, events count: Int, timeout: Duration = .seconds(15)) async throws -> [ClientNotice] {
+        try await withThrowingTaskGroup(of: [ClientNotice].self) { group in
+            group.addTask {
+                var notices: [ClientNotice] = []
+                var events = 0
+                for await notice in client.notices {
+                    notices.append(notice)
+                    if case .event = notice { events += 1 }
+                    if events == count { break }
+                }
+                return notices
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw ByteInbox.Timeout(what: "\(count) client events")
+            }
+            let events = try await group.next()!
+            group.cancelAll()
+            return events
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func everyCredentialVariantReceivesEvents(subprotocol: Bool) async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let key = try await server.createAPIKey(target: "orgs", targetID: Fixture.org)
+            let clients = [client(server, .bearer(try await server.token()), subprotocol: subprotocol), client(server, .apiKey(key.secret), subprotocol: subprotocol)]
+            for client in clients {
+                try await client.connect()
+                try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+            }
+            let offsets = try await server.publishAccepted(sessionEvent("flow.entered", execution: "e1"))
+            for client in clients {
+                let events = try await collect(client, 2)
+                #expect(events.map(\.offset) == [Int64(offsets[0]), Int64(offsets[0] + 1)])
+                #expect(events.map(\.type) == ["flow.entered", "execution_started"])
+                await client.close()
+            }
+        }
+    }
+
+    @Test func refusedCredentialIsReportedNotRetried() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer("not-a-token"))
+            await #expect(throws: RealtimeClientError.refused(status: 401, message: "invalid credentials")) { try await client.connect() }
+            let forbidden = self.client(server, .bearer(try await server.token(user: Fixture.outsider)))
+            try await forbidden.connect()
+            await #expect(throws: RealtimeClientError.rpc(code: 403, message: "Access forbidden", reason: nil)) {
+                try await forbidden.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+            }
+            await forbidden.close()
+        }
+    }
+
+    @Test func authenticateRefreshesInBand() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            try await client.authenticate(token: try await server.token(ttl: .seconds(7200)))
+            await #expect(throws: RealtimeClientError.self) { try await client.authenticate(token: try await server.token(user: "someone-else")) }
+            await client.close()
+        }
+    }
+
+    /// A slow-consumer close (4013) is followed by a reconnect that resumes exactly where delivery stopped.
+    @Test func resumesAfterSlowConsumerClose() async throws {
+        try await withPlatform({ $0.sendQueueLimit = 1; $0.socketSendBufferBytes = 4096 }) { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+            let payload = String(repeating: "y", count: 30_000)
+            var published: [Int] = []
+            for _ in 0..<4 {
+                let batch = (0..<10).map { _ in sessionEvent("processor.output", extra: #""data":"\#(payload)""#) }
+                published += try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
+            }
+            let notices = try await collectNotices(client, events: published.count, timeout: .seconds(30))
+            let events = notices.compactMap { if case .event(let event) = $0 { event } else { nil } }
+            #expect(events.map(\.offset) == published.map(Int64.init))
+            // The server really dropped the client as a slow consumer, and it came back.
+            #expect(notices.contains { if case .disconnected(code: 4013) = $0 { true } else { false } })
+            #expect(notices.contains { if case .reconnected = $0 { true } else { false } })
+            await client.close()
+        }
+    }
+
+    /// The client resumes across a server restart on the same SQLite file without gap or duplicate.
+    @Test func resumesAcrossServerRestart() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = "sqlite:" + directory.appendingPathComponent("log.sqlite").path
+            let port = try await ServerProcess.freePort()
+            let configure: (inout ServerConfiguration) -> Void = { $0.store = store; $0.port = port }
+            let token = JWTCrafter.hs256(claims: #"{"sub":"\#(Fixture.user)","exp":\#(JWTCrafter.now + 3600)}"#)
+            let client = RealtimeClient(.init(port: port, credential: .bearer(token), initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(300)))
+            var published: [Int] = []
+            try await withPlatform(configure) { (server: TestServerHandle) async throws in
+                try await client.connect()
+                try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+                published += try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
+                #expect(try await collect(client, 2).map(\.offset) == published.map(Int64.init))
+            }
+            try await withPlatform(configure, seed: false) { (server: TestServerHandle) async throws in
+                // Published before the client is back: it must replay them.
+                let later = try await server.publishAccepted("[" + [sessionEvent("c"), sessionEvent("d")].joined(separator: ",") + "]")
+                let events = try await collect(client, 2)
+                #expect(events.map(\.offset) == later.map(Int64.init))
+                let live = try await server.publishAccepted(sessionEvent("e"))
+                #expect(try await collect(client, 1).map(\.offset) == live.map(Int64.init))
+            }
+            await client.close()
+        }
+    }
+}
