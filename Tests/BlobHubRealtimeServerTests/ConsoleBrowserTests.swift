@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// The `/console` page in a real headless Chromium, driven through the DevTools protocol:
+/// open the deep link, publish an event, see it in the page.
+@Suite(.serialized) struct ConsoleBrowserTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: chromium != nil, "needs Chromium (the Debian package chromium; .ci/run installs it)"))
+    func deepLinkConnectsAndShowsLiveEvents() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let token = try await server.token()
+            let hash = "token=\(token)&scope=revision&scope_id=\(Fixture.revision)&target=session&target_id=\(Fixture.session)&types=flow.entered,processor.output"
+            let page = try await HeadlessChromium.open(Self.chromium!, url: "http://127.0.0.1:\(server.port)/console#\(hash)")
+            defer { page.stop() }
+
+            // The deep link filled the form and connected (the hash never reached the server).
+            try await page.waitFor("document.getElementById('state').textContent === 'live'")
+            #expect(try await page.evaluate("document.getElementById('target_id').value") == Fixture.session)
+            #expect(try await page.evaluate("document.getElementById('types').value") == "flow.entered,processor.output")
+
+            let offsets = try await server.publishAccepted("[" + [sessionEvent("processor.output", extra: #""message":"hello from the test""#), sessionEvent("session_graph_changed")].joined(separator: ",") + "]")
+            try await page.waitFor("document.querySelectorAll('#events tr').length === 1")
+            let row = try await page.evaluate("document.querySelector('#events tr').innerText")
+            #expect(row.contains(String(offsets[0])))
+            #expect(row.contains("processor.output"))
+            #expect(row.contains("hello from the test"))
+        }
+    }
+}
+
+/// Chromium in headless mode with a DevTools WebSocket to evaluate expressions in the page.
+struct HeadlessChromium {
+    let process: Process
+    let devtools: TestWebSocket
+    let profile: URL
+
+    static func open(_ executable: String, url: String) async throws -> HeadlessChromium {
+        let port = try await ServerProcess.freePort()
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--user-data-dir=\(profile.path)", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=\(port)", url,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Find the page's DevTools endpoint.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let socket = try? await RawSocket.connect(port: port), let list = try? await socket.request("GET", "/json/list") {
+                await socket.close()
+                let targets = (try? JSONSerialization.jsonObject(with: Data(list.body))) as? [[String: Any]] ?? []
+                if let target = targets.first(where: { $0["type"] as? String == "page" }), let debugger = target["webSocketDebuggerUrl"] as? String,
+                   let path = URLComponents(string: debugger)?.path {
+                    let devtools = try await TestWebSocket.connect(port: port, path: path, headers: [])
+                    return HeadlessChromium(process: process, devtools: devtools, profile: profile)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        process.terminate()
+        throw ByteInbox.Timeout(what: "Chromium DevTools")
+    }
+
+    /// Evaluates `expression` in the page and returns its value as text.
+    func evaluate(_ expression: String) async throws -> String {
+        let id = Int.random(in: 1...1_000_000)
+        let command: [String: Any] = ["id": id, "method": "Runtime.evaluate", "params": ["expression": "String(\(expression))", "returnByValue": true]]
+        try await devtools.send(String(decoding: try JSONSerialization.data(withJSONObject: command), as: UTF8.self))
+        while true {
+            guard let message = try await devtools.nextJSON(timeout: .seconds(10)) as? [String: Any] else { continue }
+            guard message["id"] as? Int == id else { continue }
+            let result = (message["result"] as? [String: Any])?["result"] as? [String: Any]
+            return result?["value"] as? String ?? ""
+        }
+    }
+
+    /// Polls until `condition` is true in the page.
+    func waitFor(_ condition: String, timeout: Duration = .seconds(15)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await evaluate(condition) == "true" { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ByteInbox.Timeout(what: condition)
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: profile)
+    }
+}
