@@ -66,19 +66,6 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-/// One persisted registry row: an opaque JSON document keyed by (kind, id).
-public struct RegistryRow: Sendable, Equatable {
-    public var kind: String
-    public var id: String
-    public var data: [UInt8]
-
-    public init(kind: String, id: String, data: [UInt8]) {
-        self.kind = kind
-        self.id = id
-        self.data = data
-    }
-}
-
 /// The rows a change writes. No (kind, id) appears both in `upserts` and `deletes`. Deletes are
 /// listed children first (members, revisions, keys before blobs before the organization).
 public struct RegistryRows: Sendable, Equatable {

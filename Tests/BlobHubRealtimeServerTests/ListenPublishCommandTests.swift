@@ -35,17 +35,7 @@ import Testing
         defer { if listener.isRunning { listener.terminate() } }
         try await Task.sleep(for: .milliseconds(700))  // let it subscribe
 
-        let publisher = Process()
-        publisher.executableURL = ServerProcess.executableURL
-        publisher.arguments = ["publish", "--url", "http://127.0.0.1:\(server.port)", "--key", TestKeys.publisher, "-"]
-        let input = Pipe()
-        publisher.standardInput = input
-        publisher.standardOutput = FileHandle.nullDevice
-        try publisher.run()
-        input.fileHandleForWriting.write(Data(#"[{"type":"flow.entered","revision_id":"r1","session_id":"s1","execution_id":"e1"}]"#.utf8))
-        try input.fileHandleForWriting.close()
-        publisher.waitUntilExit()
-        #expect(publisher.terminationStatus == 0)
+        #expect(try publish(#"[{"type":"flow.entered","revision_id":"r1","session_id":"s1","execution_id":"e1"}]"#, port: server.port) == 0)
 
         let deadline = ContinuousClock.now + .seconds(10)
         var lines: [String] = []
@@ -72,16 +62,21 @@ import Testing
         let server = try await ServerProcess(arguments: ["--store", "memory", "--publisher-key", TestKeys.publisher])
         defer { server.terminate() }
         try await server.waitUntilHealthy()
+        #expect(try publish(#"{"no_type":true}"#, port: server.port) == 1)
+    }
+
+    /// Runs `publish` with `body` on standard input; returns its exit status.
+    private func publish(_ body: String, port: Int) throws -> Int32 {
         let publisher = Process()
         publisher.executableURL = ServerProcess.executableURL
-        publisher.arguments = ["publish", "--url", "http://127.0.0.1:\(server.port)", "--key", TestKeys.publisher, "-"]
+        publisher.arguments = ["publish", "--url", "http://127.0.0.1:\(port)", "--key", TestKeys.publisher, "-"]
         let input = Pipe()
         publisher.standardInput = input
         publisher.standardOutput = FileHandle.nullDevice
         try publisher.run()
-        input.fileHandleForWriting.write(Data(#"{"no_type":true}"#.utf8))
+        input.fileHandleForWriting.write(Data(body.utf8))
         try input.fileHandleForWriting.close()
         publisher.waitUntilExit()
-        #expect(publisher.terminationStatus == 1)
+        return publisher.terminationStatus
     }
 }

@@ -25,7 +25,7 @@ final class RegistryService: Sendable {
             var next = snapshot
             let change = try next.apply(command, nowMs: nowMs)
             let diff = RegistryDiff(
-                upserts: change.rows.upserts.map { BlobHubRealtimeStore.RegistryRow(kind: $0.kind, id: $0.id, data: $0.data) },
+                upserts: change.rows.upserts.map { RegistryRow(kind: $0.kind, id: $0.id, data: $0.data) },
                 deletes: change.rows.deletes.map { RegistryRowKey(kind: $0.kind, id: $0.id) }
             )
             if !diff.isEmpty { try await store.persist(diff) }

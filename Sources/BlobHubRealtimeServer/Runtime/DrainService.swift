@@ -14,8 +14,9 @@ struct DrainService: Service {
         do {
             try await gracefulShutdown()
         } catch {
-            // Cancelled rather than asked to shut down gracefully: nothing to drain politely.
+            // Cancelled rather than asked to shut down gracefully: close everything, wait for nothing.
             nodeState.beginDraining()
+            registry.closeAll(.goingAway)
             return
         }
         nodeState.beginDraining()
