@@ -29,10 +29,11 @@ final class ServerProcess: @unchecked Sendable {
         return channel.localAddress?.port ?? 0
     }
 
-    init(arguments: [String]) async throws {
-        port = try await Self.freePort()
+    /// Starts `serve` on `port` (a free one when nil).
+    init(arguments: [String], port: Int? = nil) async throws {
+        if let port { self.port = port } else { self.port = try await Self.freePort() }
         process.executableURL = Self.executableURL
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(self.port)] + arguments
         process.standardOutput = output
         process.standardError = output
         let captured = self.captured
