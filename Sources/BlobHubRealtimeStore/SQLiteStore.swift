@@ -36,7 +36,7 @@ public final class SQLiteStore: RealtimeStore {
         configuration.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: configuration)
         // Only the writer connection commits, so that is where `synchronous` matters. GRDB sets NORMAL when
-        // it enables WAL, after `prepareDatabase` hooks run, hence set here.
+        // it opens a pool in WAL mode; FULL is set explicitly afterwards (a test checks the effective value).
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
@@ -99,6 +99,8 @@ public final class SQLiteStore: RealtimeStore {
         return try await pool.writeWithoutTransaction { db in
             var results: [AppendResult] = []
             var stored: [StoredEvent] = []
+            // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if another
+            // process appends to the same file.
             try db.inTransaction(.immediate) {
                 (results, stored) = try Self.insert(validated, db)
                 return .commit

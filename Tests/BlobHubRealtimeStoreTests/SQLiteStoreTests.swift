@@ -108,6 +108,12 @@ struct SQLiteStoreTests {
             _ = try await writer.append([newEvent("a")])
             #expect(try await reader.headOffset() == 1)
             #expect(try await reader.events(after: 0, limit: 10).map(\.id) == ["a"])
+
+            // Appending through both at once still yields unique, dense offsets.
+            async let fromWriter = (0..<20).asyncMap { try await writer.append([newEvent("w\($0)"), newEvent("w\($0)b")]) }
+            async let fromReader = (0..<20).asyncMap { try await reader.append([newEvent("r\($0)")]) }
+            let offsets = try await (fromWriter + fromReader).flatMap { $0.map(\.offset) }
+            #expect(offsets.sorted() == Array(2...61))
             try await writer.close()
             try await reader.close()
         }

@@ -75,3 +75,14 @@ final class ObserverRecorder: Sendable {
     var recorded: [[StoredEvent]] { batches.withLock { $0 } }
     var offsets: [Int64] { recorded.flatMap { $0.map(\.offset) } }
 }
+
+extension Sequence {
+    /// Maps sequentially with an async transform.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self {
+            try await result.append(transform(element))
+        }
+        return result
+    }
+}
