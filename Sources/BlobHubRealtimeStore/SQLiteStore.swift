@@ -19,14 +19,19 @@ import Synchronization
 ///   index on `log_offset` for pruning;
 /// * `registry(kind, id, data)` with primary key `(kind, id)`.
 ///
-/// Appends are serialized by GRDB's single writer; the commit observer is called on it right after COMMIT,
-/// so observers see batches in offset order even with concurrent appenders. Reads go to the pool's readers
-/// and see committed data only.
+/// Appends are queued and written by one flush task at a time through GRDB's single writer; appends that
+/// arrive while a transaction is being committed are committed together in the next one (group commit: one
+/// fsync for all), each keeping its own all-or-nothing outcome. The commit observer is called on the writer
+/// right after COMMIT, once per append in queue order, so observers see batches in offset order even with
+/// concurrent appenders. Reads go to the pool's readers and see committed data only.
 public final class SQLiteStore: RealtimeStore {
     public let epoch: String
 
     private let pool: DatabasePool
     private let observer = Mutex<(@Sendable ([StoredEvent]) -> Void)?>(nil)
+    private let appendQueue = Mutex(AppendQueue())
+    /// How often a shared transaction failed and its appends were retried one by one (for tests).
+    let groupRetries = Atomic<Int>(0)
 
     /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
     public init(path: String) throws {
@@ -96,20 +101,96 @@ public final class SQLiteStore: RealtimeStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         if validated.isEmpty { return [] }
-        return try await pool.writeWithoutTransaction { db in
-            var results: [AppendResult] = []
-            var stored: [StoredEvent] = []
-            // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if another
-            // process appends to the same file.
-            try db.inTransaction(.immediate) {
-                (results, stored) = try Self.insert(validated, db)
-                return .commit
+        // Once queued, an append runs to its end even if the calling task is cancelled (it commits or fails).
+        return try await withCheckedThrowingContinuation { continuation in
+            let leads = appendQueue.withLock { queue in
+                queue.waiting.append(PendingAppend(batch: validated, continuation: continuation))
+                if queue.flushing { return false }
+                queue.flushing = true
+                return true
             }
-            // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-            if !stored.isEmpty, let observer = self.observer.withLock({ $0 }) {
-                observer(stored)
+            if leads {
+                Task { await self.flushAppends() }
             }
-            return results
+        }
+    }
+
+    // MARK: Group commit
+
+    /// An append waiting for the writer.
+    private struct PendingAppend: Sendable {
+        let batch: [ValidatedEvent]
+        let continuation: CheckedContinuation<[AppendResult], any Error>
+    }
+
+    private struct AppendQueue {
+        var waiting: [PendingAppend] = []
+        /// True while a flush task is running; it drains `waiting` and then clears the flag (under the lock).
+        var flushing = false
+    }
+
+    /// At most this many events share one transaction (a single larger append still gets its own).
+    private static let maxEventsPerGroup = 10_000
+
+    /// Writes queued appends until none are left.
+    ///
+    /// Appends that queued up while the previous transaction was being written and synced are committed
+    /// together, in queue order, in one transaction: one fsync for all of them. Each append keeps its own
+    /// all-or-nothing outcome: if the shared transaction fails, its appends are retried one by one.
+    /// Only one flush task runs at a time, so transactions — and observer calls — follow queue order.
+    private func flushAppends() async {
+        while let group = nextGroup() {
+            await write(group)
+        }
+    }
+
+    private func nextGroup() -> [PendingAppend]? {
+        appendQueue.withLock { queue -> [PendingAppend]? in
+            if queue.waiting.isEmpty {
+                queue.flushing = false
+                return nil
+            }
+            var take = 0
+            var events = 0
+            for pending in queue.waiting {
+                if take > 0, events + pending.batch.count > Self.maxEventsPerGroup { break }
+                take += 1
+                events += pending.batch.count
+            }
+            let group = Array(queue.waiting.prefix(take))
+            queue.waiting.removeFirst(take)
+            return group
+        }
+    }
+
+    private func write(_ group: [PendingAppend]) async {
+        do {
+            let outcomes = try await pool.writeWithoutTransaction { db in
+                var outcomes: [([AppendResult], [StoredEvent])] = []
+                // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if
+                // another process appends to the same file.
+                try db.inTransaction(.immediate) {
+                    outcomes = try group.map { try Self.insert($0.batch, db) }
+                    return .commit
+                }
+                // Committed (and durable); still on the serialized writer, so no later append has committed yet.
+                if let observer = self.observer.withLock({ $0 }) {
+                    for (_, stored) in outcomes where !stored.isEmpty {
+                        observer(stored)
+                    }
+                }
+                return outcomes.map(\.0)
+            }
+            for (pending, results) in zip(group, outcomes) {
+                pending.continuation.resume(returning: results)
+            }
+        } catch where group.count > 1 {
+            groupRetries.add(1, ordering: .relaxed)
+            for pending in group {
+                await write([pending])
+            }
+        } catch {
+            group[0].continuation.resume(throwing: error)
         }
     }
 
@@ -359,6 +440,16 @@ public final class SQLiteStore: RealtimeStore {
 
     public func close() async throws {
         try pool.close()
+    }
+
+    /// Appends queued behind the running transaction (for tests).
+    var waitingAppendCount: Int {
+        appendQueue.withLock { $0.waiting.count }
+    }
+
+    /// Runs SQL on the writer (for tests, e.g. to install a failing trigger).
+    func executeOnWriter(_ sql: String) async throws {
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: sql) }
     }
 
     /// The writer connection's `PRAGMA journal_mode` and `PRAGMA synchronous` (2 = FULL); for tests.
