@@ -7,8 +7,8 @@ import Synchronization
 /// Durability: the writer connection runs with `PRAGMA synchronous = FULL`, so every committed append is
 /// fsynced to the WAL before `append` returns. With `NORMAL` (GRDB's WAL default) a commit survives a crash
 /// of the process (`kill -9`) but the last transactions can be lost on an OS crash or power loss; the spec
-/// promises that an acknowledged event is never lost, and since appends are batched (one transaction and
-/// one fsync per batch) FULL still meets the throughput target.
+/// promises that an acknowledged event is never lost. The cost is one WAL fsync per commit, amortized by
+/// batched appends and by group commit (below).
 ///
 /// Schema (migration "v1"):
 /// * `meta(key, value)`: `epoch` (a random UUID created with the database) and `pruned_through`;
