@@ -7,8 +7,8 @@ import Synchronization
 /// Durability: the writer connection runs with `PRAGMA synchronous = FULL`, so every committed append is
 /// fsynced to the WAL before `append` returns. With `NORMAL` (GRDB's WAL default) a commit survives a crash
 /// of the process (`kill -9`) but the last transactions can be lost on an OS crash or power loss; the spec
-/// promises that an acknowledged event is never lost, and since appends are batched (one transaction and
-/// one fsync per batch) FULL still meets the throughput target.
+/// promises that an acknowledged event is never lost. The cost is one WAL fsync per commit, amortized by
+/// batched appends and by group commit (below).
 ///
 /// Schema (migration "v1"):
 /// * `meta(key, value)`: `epoch` (a random UUID created with the database) and `pruned_through`;
@@ -19,14 +19,19 @@ import Synchronization
 ///   index on `log_offset` for pruning;
 /// * `registry(kind, id, data)` with primary key `(kind, id)`.
 ///
-/// Appends are serialized by GRDB's single writer; the commit observer is called on it right after COMMIT,
-/// so observers see batches in offset order even with concurrent appenders. Reads go to the pool's readers
-/// and see committed data only.
+/// Appends are queued and written by one flush task at a time through GRDB's single writer; appends that
+/// arrive while a transaction is being committed are committed together in the next one (group commit: one
+/// fsync for all), each keeping its own all-or-nothing outcome. The commit observer is called on the writer
+/// right after COMMIT, once per append in queue order, so observers see batches in offset order even with
+/// concurrent appenders. Reads go to the pool's readers and see committed data only.
 public final class SQLiteStore: RealtimeStore {
     public let epoch: String
 
     private let pool: DatabasePool
     private let observer = Mutex<(@Sendable ([StoredEvent]) -> Void)?>(nil)
+    private let appendQueue = Mutex(AppendQueue())
+    /// How often a shared transaction failed and its appends were retried one by one (for tests).
+    let groupRetries = Atomic<Int>(0)
 
     /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
     public init(path: String) throws {
@@ -36,7 +41,7 @@ public final class SQLiteStore: RealtimeStore {
         configuration.busyMode = .timeout(10)
         let pool = try DatabasePool(path: path, configuration: configuration)
         // Only the writer connection commits, so that is where `synchronous` matters. GRDB sets NORMAL when
-        // it enables WAL, after `prepareDatabase` hooks run, hence set here.
+        // it opens a pool in WAL mode; FULL is set explicitly afterwards (a test checks the effective value).
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
@@ -96,18 +101,96 @@ public final class SQLiteStore: RealtimeStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         if validated.isEmpty { return [] }
-        return try await pool.writeWithoutTransaction { db in
-            var results: [AppendResult] = []
-            var stored: [StoredEvent] = []
-            try db.inTransaction(.immediate) {
-                (results, stored) = try Self.insert(validated, db)
-                return .commit
+        // Once queued, an append runs to its end even if the calling task is cancelled (it commits or fails).
+        return try await withCheckedThrowingContinuation { continuation in
+            let leads = appendQueue.withLock { queue in
+                queue.waiting.append(PendingAppend(batch: validated, continuation: continuation))
+                if queue.flushing { return false }
+                queue.flushing = true
+                return true
             }
-            // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-            if !stored.isEmpty, let observer = self.observer.withLock({ $0 }) {
-                observer(stored)
+            if leads {
+                Task { await self.flushAppends() }
             }
-            return results
+        }
+    }
+
+    // MARK: Group commit
+
+    /// An append waiting for the writer.
+    private struct PendingAppend: Sendable {
+        let batch: [ValidatedEvent]
+        let continuation: CheckedContinuation<[AppendResult], any Error>
+    }
+
+    private struct AppendQueue {
+        var waiting: [PendingAppend] = []
+        /// True while a flush task is running; it drains `waiting` and then clears the flag (under the lock).
+        var flushing = false
+    }
+
+    /// At most this many events share one transaction (a single larger append still gets its own).
+    private static let maxEventsPerGroup = 10_000
+
+    /// Writes queued appends until none are left.
+    ///
+    /// Appends that queued up while the previous transaction was being written and synced are committed
+    /// together, in queue order, in one transaction: one fsync for all of them. Each append keeps its own
+    /// all-or-nothing outcome: if the shared transaction fails, its appends are retried one by one.
+    /// Only one flush task runs at a time, so transactions — and observer calls — follow queue order.
+    private func flushAppends() async {
+        while let group = nextGroup() {
+            await write(group)
+        }
+    }
+
+    private func nextGroup() -> [PendingAppend]? {
+        appendQueue.withLock { queue -> [PendingAppend]? in
+            if queue.waiting.isEmpty {
+                queue.flushing = false
+                return nil
+            }
+            var take = 0
+            var events = 0
+            for pending in queue.waiting {
+                if take > 0, events + pending.batch.count > Self.maxEventsPerGroup { break }
+                take += 1
+                events += pending.batch.count
+            }
+            let group = Array(queue.waiting.prefix(take))
+            queue.waiting.removeFirst(take)
+            return group
+        }
+    }
+
+    private func write(_ group: [PendingAppend]) async {
+        do {
+            let outcomes = try await pool.writeWithoutTransaction { db in
+                var outcomes: [([AppendResult], [StoredEvent])] = []
+                // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if
+                // another process appends to the same file.
+                try db.inTransaction(.immediate) {
+                    outcomes = try group.map { try Self.insert($0.batch, db) }
+                    return .commit
+                }
+                // Committed (and durable); still on the serialized writer, so no later append has committed yet.
+                if let observer = self.observer.withLock({ $0 }) {
+                    for (_, stored) in outcomes where !stored.isEmpty {
+                        observer(stored)
+                    }
+                }
+                return outcomes.map(\.0)
+            }
+            for (pending, results) in zip(group, outcomes) {
+                pending.continuation.resume(returning: results)
+            }
+        } catch where group.count > 1 {
+            groupRetries.add(1, ordering: .relaxed)
+            for pending in group {
+                await write([pending])
+            }
+        } catch {
+            group[0].continuation.resume(throwing: error)
         }
     }
 
@@ -153,30 +236,36 @@ public final class SQLiteStore: RealtimeStore {
         }
 
         try forEachChunk(of: stored.count) { range in
-            var arguments: [(any DatabaseValueConvertible)?] = []
+            // Plain `DatabaseValue`s rather than existentials: argument conversion is a visible share of the
+            // CPU time of an append.
+            var arguments: [DatabaseValue] = []
             arguments.reserveCapacity(range.count * 6)
             for event in stored[range] {
-                arguments.append(event.offset)
-                arguments.append(event.id)
-                arguments.append(event.type)
-                arguments.append(event.createdAt)
-                arguments.append(KeyListCoding.encode(event.keys))
-                arguments.append(Data(event.json))
+                arguments.append(event.offset.databaseValue)
+                arguments.append(event.id.databaseValue)
+                arguments.append(event.type.databaseValue)
+                arguments.append(event.createdAt.databaseValue)
+                arguments.append(KeyListCoding.encode(event.keys).databaseValue)
+                arguments.append(Data(event.json).databaseValue)
             }
-            try db.cachedStatement(sql: insertEventsSQL(count: range.count))
-                .execute(arguments: StatementArguments(arguments))
+            let statement = try db.cachedStatement(sql: insertEventsSQL(count: range.count))
+            statement.setUncheckedArguments(StatementArguments(arguments))  // 6 per row by construction
+            try statement.execute()
         }
 
-        var keyArguments: [(any DatabaseValueConvertible)?] = []
+        var keyArguments: [DatabaseValue] = []
+        keyArguments.reserveCapacity(stored.count * 6)
         for event in stored {
             for key in event.keys {
-                keyArguments.append(key)
-                keyArguments.append(event.offset)
+                keyArguments.append(key.databaseValue)
+                keyArguments.append(event.offset.databaseValue)
             }
         }
         try forEachChunk(of: keyArguments.count / 2) { range in
-            try db.cachedStatement(sql: insertKeysSQL(count: range.count))
-                .execute(arguments: StatementArguments(keyArguments[(range.lowerBound * 2)..<(range.upperBound * 2)]))
+            let statement = try db.cachedStatement(sql: insertKeysSQL(count: range.count))
+            statement.setUncheckedArguments(  // 2 per row by construction
+                StatementArguments(keyArguments[(range.lowerBound * 2)..<(range.upperBound * 2)]))
+            try statement.execute()
         }
         return (results, stored)
     }
@@ -351,6 +440,16 @@ public final class SQLiteStore: RealtimeStore {
 
     public func close() async throws {
         try pool.close()
+    }
+
+    /// Appends queued behind the running transaction (for tests).
+    var waitingAppendCount: Int {
+        appendQueue.withLock { $0.waiting.count }
+    }
+
+    /// Runs SQL on the writer (for tests, e.g. to install a failing trigger).
+    func executeOnWriter(_ sql: String) async throws {
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: sql) }
     }
 
     /// The writer connection's `PRAGMA journal_mode` and `PRAGMA synchronous` (2 = FULL); for tests.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import BlobHubRealtimeStore
 
@@ -108,6 +109,12 @@ struct SQLiteStoreTests {
             _ = try await writer.append([newEvent("a")])
             #expect(try await reader.headOffset() == 1)
             #expect(try await reader.events(after: 0, limit: 10).map(\.id) == ["a"])
+
+            // Appending through both at once still yields unique, dense offsets.
+            async let fromWriter = (0..<20).asyncMap { try await writer.append([newEvent("w\($0)"), newEvent("w\($0)b")]) }
+            async let fromReader = (0..<20).asyncMap { try await reader.append([newEvent("r\($0)")]) }
+            let offsets = try await (fromWriter + fromReader).flatMap { $0.map(\.offset) }
+            #expect(offsets.sorted() == Array(2...61))
             try await writer.close()
             try await reader.close()
         }
@@ -123,5 +130,98 @@ struct SQLiteStoreTests {
     @Test("malformed key lists are reported", arguments: ["x", "3:ab", "1", ":a", "1:a2"])
     func malformedKeyList(text: String) {
         #expect(throws: StoreError.self) { try KeyListCoding.decode(text) }
+    }
+}
+
+@Suite("SQLite group commit")
+struct SQLiteGroupCommitTests {
+    static let failingTrigger = """
+        CREATE TRIGGER fail_boom BEFORE INSERT ON events WHEN NEW.id = 'boom'
+        BEGIN SELECT RAISE(ABORT, 'boom rejected'); END
+        """
+
+    @Test("a database error inside an append rolls back the whole append")
+    func databaseErrorIsAtomic() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let recorder = ObserverRecorder()
+            recorder.install(on: store)
+            try await store.executeOnWriter(Self.failingTrigger)
+            _ = try await store.append([newEvent("first")])
+            await #expect(throws: (any Error).self) {
+                try await store.append([newEvent("a"), newEvent("boom"), newEvent("b")])
+            }
+            #expect(try await store.headOffset() == 1)
+            #expect(try await store.events(after: 0, limit: 10).map(\.id) == ["first"])
+            #expect(recorder.offsets == [1])
+            #expect(try await store.append([newEvent("a")]).map(\.offset) == [2])
+            try await store.close()
+        }
+    }
+
+    @Test("appends queued behind a running transaction commit together; a failing one is isolated")
+    func groupedAppendsKeepTheirOwnOutcome() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            try await store.executeOnWriter(Self.failingTrigger)
+            let gate = Gate()
+            let observed = ObserverRecorder()
+            store.setCommitObserver { events in
+                observed.record(events)
+                if events.first?.id == "holder" { gate.waitUntilOpened() }  // holds the writer
+            }
+            let holder = Task { try await store.append([newEvent("holder")]) }
+            try await waitUntil { observed.offsets == [1] }
+
+            let ok1 = Task { try await store.append([newEvent("ok1"), newEvent("ok1b")]) }
+            try await waitUntil { store.waitingAppendCount == 1 }
+            let boom = Task { try await store.append([newEvent("x"), newEvent("boom")]) }
+            try await waitUntil { store.waitingAppendCount == 2 }
+            let ok2 = Task { try await store.append([newEvent("ok2"), newEvent("ok1")]) }
+            try await waitUntil { store.waitingAppendCount == 3 }
+            gate.open()
+
+            #expect(try await holder.value.map(\.offset) == [1])
+            #expect(try await ok1.value == [AppendResult(id: "ok1", offset: 2, duplicate: false),
+                                            AppendResult(id: "ok1b", offset: 3, duplicate: false)])
+            await #expect(throws: (any Error).self) { try await boom.value }
+            #expect(try await ok2.value == [AppendResult(id: "ok2", offset: 4, duplicate: false),
+                                            AppendResult(id: "ok1", offset: 2, duplicate: true)])
+            #expect(store.groupRetries.load(ordering: .relaxed) == 1)
+            #expect(observed.recorded.map { $0.map(\.id) } == [["holder"], ["ok1", "ok1b"], ["ok2"]])
+            #expect(try await store.events(after: 0, limit: 10).map(\.id) == ["holder", "ok1", "ok1b", "ok2"])
+            #expect(try await store.headOffset() == 4)
+            try await store.close()
+        }
+    }
+
+    @Test("appends queued behind a running transaction share it and keep queue order")
+    func groupedAppendsInOrder() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let gate = Gate()
+            let observed = ObserverRecorder()
+            store.setCommitObserver { events in
+                observed.record(events)
+                if events.first?.id == "holder" { gate.waitUntilOpened() }
+            }
+            let holder = Task { try await store.append([newEvent("holder")]) }
+            try await waitUntil { observed.offsets == [1] }
+            var tasks: [Task<[AppendResult], any Error>] = []
+            for index in 0..<5 {
+                tasks.append(Task { try await store.append([newEvent("g\(index)"), newEvent("holder")]) })
+                try await waitUntil { store.waitingAppendCount == index + 1 }
+            }
+            gate.open()
+            _ = try await holder.value
+            for (index, task) in tasks.enumerated() {
+                #expect(try await task.value == [AppendResult(id: "g\(index)", offset: Int64(index) + 2, duplicate: false),
+                                                 AppendResult(id: "holder", offset: 1, duplicate: true)])
+            }
+            #expect(observed.offsets == Array(1...6))
+            #expect(observed.recorded.count == 6)
+            #expect(store.groupRetries.load(ordering: .relaxed) == 0)
+            try await store.close()
+        }
     }
 }

@@ -68,10 +68,50 @@ final class ObserverRecorder: Sendable {
 
     func install(on store: any RealtimeStore) {
         store.setCommitObserver { [self] events in
-            batches.withLock { $0.append(events) }
+            record(events)
         }
+    }
+
+    func record(_ events: [StoredEvent]) {
+        batches.withLock { $0.append(events) }
     }
 
     var recorded: [[StoredEvent]] { batches.withLock { $0 } }
     var offsets: [Int64] { recorded.flatMap { $0.map(\.offset) } }
+}
+
+extension Sequence {
+    /// Maps sequentially with an async transform.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self {
+            try await result.append(transform(element))
+        }
+        return result
+    }
+}
+
+/// A one-shot gate a thread can block on (used to hold the store's writer from inside the commit observer).
+final class Gate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func waitUntilOpened() {
+        semaphore.wait()
+    }
+
+    func open() {
+        semaphore.signal()
+    }
+}
+
+/// Polls `condition` until it holds; fails the test after `timeout`.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("condition not met within \(timeout)")
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 }

@@ -28,7 +28,12 @@ struct ThroughputTests {
                 }
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print("SQLiteStore: 20,000 events in batches of 500: \(elapsed) → \(Int(20_000 / seconds)) events/s")
+            #if DEBUG
+            let configuration = "debug build; a release build is several times faster"
+            #else
+            let configuration = "release build"
+            #endif
+            print("SQLiteStore: 20,000 events in batches of 500: \(elapsed) → \(Int(20_000 / seconds)) events/s (\(configuration))")
 
             let replayed = try await clock.measure {
                 _ = try await store.events(withKey: "revision|rev-1|session|sess-3", after: 0, limit: 10_000)
