@@ -96,6 +96,9 @@ w(f"* memory: {mem} MiB total (`free -m`)")
 w(f"* `uname -srm`: {sh('uname -srm')}")
 w(f"* server: `{a.server_version}`, release build; Swift: {sh('swift --version 2>&1 | head -1')}")
 w(f"* peer: {sh('/usr/sbin/nginx -v 2>&1')}, Nchan module from Debian (`libnginx-mod-nchan`)")
+loadavg = sh("cut -d' ' -f1-3 /proc/loadavg")
+w(f"* load average when the report was written: {loadavg} (the machine is shared with other builds; "
+  "figures are only comparable within one run)")
 w("* server, peer and load tool share the same 2 cores over loopback; nothing is pinned.\n")
 
 # quality bars
