@@ -90,6 +90,7 @@ func run() throws -> Int32 {
         json.add("own_rss_kib", Proc.selfSample().rssKiB)
         json.add("unexpected_closes", summary.unexpectedCloses)
         if summary.unexpectedCloses > 0 { exitCode = 1 }
+        json.add("ok", exitCode == 0)
         pool.closeAll()
         print(json.text)
         return exitCode
