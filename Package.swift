@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "blobhub-realtime", targets: ["blobhub-realtime"]),
+        .executable(name: "blobhub-realtime-bench", targets: ["blobhub-realtime-bench"]),
         .library(name: "BlobHubRealtimeProtocol", targets: ["BlobHubRealtimeProtocol"]),
         .library(name: "BlobHubRealtimeAuth", targets: ["BlobHubRealtimeAuth"]),
         .library(name: "BlobHubRealtimeRegistry", targets: ["BlobHubRealtimeRegistry"]),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Pure protocol values: JSON, JSON-RPC 2.0 messages, method params, error codes. No I/O.
@@ -116,6 +118,16 @@ let package = Package(
         .executableTarget(
             name: "blobhub-realtime",
             dependencies: ["BlobHubRealtimeCLI"],
+            swiftSettings: swiftSettings
+        ),
+        // Load tool (bench/ scenarios): SwiftNIO WebSocket subscribers + HTTP publisher, HdrHistogram latencies.
+        .executableTarget(
+            name: "blobhub-realtime-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

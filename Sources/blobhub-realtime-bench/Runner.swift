@@ -1,0 +1,181 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Registry rows and a subscriber token via the admin API (blobhub only).
+func setUpBlobHub(_ conn: HTTPConnection) throws -> String {
+    let admin = config.adminKey
+    let steps: [(String, String, String)] = [
+        ("PUT", "/v1/admin/organizations/org-1", #"{"name":"bench"}"#),
+        ("PUT", "/v1/admin/organizations/org-1/members/\(config.user)", #"{"role":"read"}"#),
+        ("PUT", "/v1/admin/blobs/blob-1", #"{"organization_id":"org-1","type":"workflow","visibility":"private"}"#),
+        ("PUT", "/v1/admin/revisions/\(config.revision)", #"{"blob_id":"blob-1","phase":"draft"}"#),
+    ]
+    for (method, path, body) in steps {
+        let r = try conn.request(method, path, bearer: admin, json: body).wait()
+        guard (200..<300).contains(r.status) else { throw BenchError("\(method) \(path): HTTP \(r.status) \(r.bodyText)") }
+    }
+    let r = try conn.request("POST", "/v1/admin/tokens", bearer: admin,
+                             json: #"{"user_id":"\#(config.user)","ttl_seconds":3600}"#).wait()
+    guard r.status == 200 || r.status == 201 else { throw BenchError("POST /v1/admin/tokens: HTTP \(r.status) \(r.bodyText)") }
+    let text = r.bodyText
+    guard let range = text.range(of: #""access_token":""#),
+          let end = text[range.upperBound...].firstIndex(of: "\"") else { throw BenchError("no access_token in \(text)") }
+    return String(text[range.upperBound..<end])
+}
+
+func percentiles(_ h: Histogram<UInt64>) -> (p50: Double, p90: Double, p99: Double, p999: Double, max: Double) {
+    guard h.totalCount > 0 else { return (0, 0, 0, 0, 0) }
+    return (ms(h.valueAtPercentile(50)), ms(h.valueAtPercentile(90)), ms(h.valueAtPercentile(99)),
+            ms(h.valueAtPercentile(99.9)), ms(h.max))
+}
+
+func run() throws -> Int32 {
+    var json = JSONLine()
+    json.add("tool", "blobhub-realtime-bench")
+    json.add("scenario", config.scenario)
+    json.add("target", config.target.rawValue)
+    if !config.label.isEmpty { json.add("label", config.label) }
+    json.add("subscribers", config.subscribers)
+    json.add("sessions", config.sessions)
+    json.add("rate", config.rate)
+    json.add("batch", config.batch)
+    json.add("publishers", config.publishers)
+    json.add("threads", config.threads)
+
+    let publisherGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    defer { try? publisherGroup.syncShutdownGracefully() }
+    let pubLoop = publisherGroup.next()
+
+    var token = ""
+    if config.target == .blobhub {
+        let setupConn = try HTTPConnection.connect(group: pubLoop, host: config.host, port: config.port).wait()
+        token = try setUpBlobHub(setupConn)
+        setupConn.close()
+    }
+
+    let shared = SharedCounters()
+    let pool = SubscriberPool(config: config, token: token, shared: shared)
+    defer { pool.shutdown() }
+
+    let serverBefore = Proc.sample(config.serverPIDs)
+    say("[\(config.scenario)/\(config.target.rawValue)] server RSS before: \(serverBefore.rssKiB) KiB; connecting \(config.subscribers) subscribers over \(config.sessions) sessions…")
+
+    // connect phase
+    let (connected, failed, firstError, connectSeconds) = pool.connectAll()
+    json.add("connected", connected)
+    json.add("connect_failed", failed)
+    json.add("connect_seconds", connectSeconds)
+    if let firstError { json.add("connect_error", firstError); say("first connect error: \(firstError)") }
+    say("connected \(connected)/\(config.subscribers) in \(fmt(connectSeconds, 2)) s (\(failed) failed)")
+
+    var exitCode: Int32 = failed > 0 ? 1 : 0
+
+    if config.scenario == "idle" {
+        let deadline = Date().addingTimeInterval(config.hold)
+        while Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        let serverAfter = Proc.sample(config.serverPIDs)
+        let summary = pool.summarize(acked: [])
+        let c = percentiles(summary.connect)
+        let perConn = connected > 0 ? Double(serverAfter.rssKiB - serverBefore.rssKiB) / Double(connected) : 0
+        say("server RSS \(serverBefore.rssKiB) → \(serverAfter.rssKiB) KiB: \(fmt(perConn, 2)) KiB per connection; handshake p50 \(fmt(c.p50, 2)) ms p99 \(fmt(c.p99, 2)) ms; unexpected closes \(summary.unexpectedCloses)")
+        json.add("hold_seconds", config.hold)
+        json.add("connect_p50_ms", c.p50)
+        json.add("connect_p99_ms", c.p99)
+        json.add("server_rss_before_kib", serverBefore.rssKiB)
+        json.add("server_rss_after_kib", serverAfter.rssKiB)
+        json.add("server_rss_per_conn_kib", perConn)
+        json.add("own_rss_kib", Proc.selfSample().rssKiB)
+        json.add("unexpected_closes", summary.unexpectedCloses)
+        if summary.unexpectedCloses > 0 { exitCode = 1 }
+        json.add("ok", exitCode == 0)
+        pool.closeAll()
+        print(json.text)
+        return exitCode
+    }
+
+    // publish phase
+    let publisher = Publisher(loop: pubLoop, config: config, shared: shared, perSession: pool.perSession)
+    try publisher.connect()
+    let serverStart = Proc.sample(config.serverPIDs)
+    let selfStart = Proc.selfSample()
+    let wallStart = nowNs()
+    let runFuture = publisher.run()
+    let guardTask = pubLoop.scheduleTask(in: .milliseconds(Int64((config.duration + 30) * 1000))) {
+        publisher.done.fail(BenchError("publisher did not finish within duration + 30 s"))
+    }
+    defer { guardTask.cancel() }
+    let pub: PublishSummary
+    do {
+        pub = try runFuture.wait()
+    }
+    // drain: wait until every acknowledged event has been delivered (or the drain bound)
+    let expected = pub.ackedExpectedDeliveries
+    let drainDeadline = nowNs() + UInt64(config.drain * 1e9)
+    if config.subscribers > 0 {
+        while shared.delivered.load(ordering: .relaxed) < expected && nowNs() < drainDeadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+    let wallEnd = nowNs()
+    let serverEnd = Proc.sample(config.serverPIDs)
+    let selfEnd = Proc.selfSample()
+    let wallSeconds = Double(wallEnd - wallStart) / 1e9
+    let publishSeconds = Double(pub.endNs - pub.startNs) / 1e9
+
+    let summary = pool.summarize(acked: pub.acked)
+    publisher.close()
+    pool.closeAll()
+
+    let eventsPerSecond = publishSeconds > 0 ? Double(pub.ackedEvents) / publishSeconds : 0
+    let rq = percentiles(pub.requestLatency)
+    json.add("duration_seconds", config.duration)
+    json.add("published_events", pub.ackedEvents)
+    json.add("publish_failed_events", pub.failedEvents)
+    json.add("publish_requests", pub.requests)
+    json.add("events_per_second", eventsPerSecond)
+    json.add("publish_request_p50_ms", rq.p50)
+    json.add("publish_request_p99_ms", rq.p99)
+    if let e = pub.firstError { json.add("publish_error", e); say("first publish error: \(e)") }
+    say("published \(pub.ackedEvents) events (\(pub.failedEvents) failed) in \(fmt(publishSeconds, 2)) s: \(fmt(eventsPerSecond, 0)) events/s accepted; request p50 \(fmt(rq.p50, 2)) ms p99 \(fmt(rq.p99, 2)) ms")
+    if pub.failedEvents > 0 { exitCode = 1 }
+
+    if config.subscribers > 0 {
+        let deliverySpan = summary.lastDeliveryNs > pub.startNs ? Double(summary.lastDeliveryNs - pub.startNs) / 1e9 : 0
+        let dps = deliverySpan > 0 ? Double(summary.deliveries) / deliverySpan : 0
+        let l = percentiles(summary.latency)
+        let c = percentiles(summary.connect)
+        json.add("expected_deliveries", expected)
+        json.add("deliveries", summary.deliveries)
+        json.add("deliveries_per_second", dps)
+        json.add("latency_p50_ms", l.p50)
+        json.add("latency_p90_ms", l.p90)
+        json.add("latency_p99_ms", l.p99)
+        json.add("latency_p999_ms", l.p999)
+        json.add("latency_max_ms", l.max)
+        json.add("connect_p50_ms", c.p50)
+        json.add("connect_p99_ms", c.p99)
+        json.add("lost", summary.lost)
+        json.add("duplicated", summary.duplicated)
+        json.add("subscribers_with_loss", summary.subscribersWithLoss)
+        json.add("unexpected_closes", summary.unexpectedCloses)
+        json.add("parse_misses", summary.parseMisses)
+        say("deliveries \(summary.deliveries)/\(expected) in \(fmt(deliverySpan, 2)) s: \(fmt(dps, 0)) deliveries/s")
+        say("latency publish→delivery ms: p50 \(fmt(l.p50, 2)) p90 \(fmt(l.p90, 2)) p99 \(fmt(l.p99, 2)) p99.9 \(fmt(l.p999, 2)) max \(fmt(l.max, 2))")
+        say("lost \(summary.lost) (subscribers affected \(summary.subscribersWithLoss)), duplicated \(summary.duplicated), unexpected closes \(summary.unexpectedCloses), unparsed frames \(summary.parseMisses)")
+        if summary.lost > 0 || summary.duplicated > 0 || summary.unexpectedCloses > 0 { exitCode = 1 }
+    }
+    let serverCPU = Proc.cpuPercent(serverStart, serverEnd, seconds: wallSeconds)
+    let ownCPU = Proc.cpuPercent(selfStart, selfEnd, seconds: wallSeconds)
+    json.add("server_cpu_percent", serverCPU)
+    json.add("server_rss_kib", serverEnd.rssKiB)
+    json.add("own_cpu_percent", ownCPU)
+    json.add("own_rss_kib", selfEnd.rssKiB)
+    say("server CPU \(fmt(serverCPU))% of a core, RSS \(serverEnd.rssKiB) KiB; tool CPU \(fmt(ownCPU))%, RSS \(selfEnd.rssKiB) KiB")
+    json.add("ok", exitCode == 0)
+    print(json.text)
+    return exitCode
+}
+

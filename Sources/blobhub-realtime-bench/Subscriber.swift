@@ -1,0 +1,466 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Counters shared across threads (the publisher reads `delivered` for its flat-out window).
+final class SharedCounters: Sendable {
+    let delivered = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+}
+
+func makeHistogram() -> Histogram<UInt64> {
+    // 1 µs .. 60 s, in nanoseconds, 3 significant digits
+    Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+}
+
+/// Per event loop statistics; only touched on its own loop.
+final class LoopStats: @unchecked Sendable {
+    var latency = makeHistogram()
+    var connect = makeHistogram()
+    var deliveries = 0
+    var firstDeliveryNs: UInt64 = 0
+    var lastDeliveryNs: UInt64 = 0
+    var subscribers: [SubscriberHandler] = []
+    var unexpectedCloses = 0
+    var parseMisses = 0
+}
+
+/// The figures gathered from one loop at the end of a run.
+struct LoopSummary: Sendable {
+    var latency: Histogram<UInt64>
+    var connect: Histogram<UInt64>
+    var deliveries: Int
+    var firstDeliveryNs: UInt64
+    var lastDeliveryNs: UInt64
+    var lost: Int
+    var duplicated: Int
+    var subscribersWithLoss: Int
+    var unexpectedCloses: Int
+    var parseMisses: Int
+    var connected: Int
+}
+
+struct SubscriberSetup: Sendable {
+    var target: Target
+    var hostHeader: String
+    var token: String
+    var revision: String
+}
+
+/// One WebSocket subscriber: upgrade, `status/initialize`, `subscription/add`, then counts events.
+/// Frames are parsed straight from the ByteBuffers; events are recognised by scanning for `"seq":` and `"sent_ns":`.
+final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum State { case upgrading, initializing, subscribing, ready, closed }
+
+    let setup: SubscriberSetup
+    let session: String
+    let sessionIndex: Int
+    let stats: LoopStats
+    let shared: SharedCounters
+    let ready: EventLoopPromise<Void>
+    let startNs: UInt64
+    var state = State.upgrading
+    var seen = BitSet()
+    var received = 0
+    var duplicated = 0
+    private var cumulation: ByteBuffer?
+    private var fragments: ByteBuffer?
+    private var fragmentOpcode: UInt8 = 0
+    private var channelRef: (any Channel)?
+
+    init(setup: SubscriberSetup, session: String, sessionIndex: Int, stats: LoopStats, shared: SharedCounters, ready: EventLoopPromise<Void>) {
+        self.setup = setup
+        self.session = session
+        self.sessionIndex = sessionIndex
+        self.stats = stats
+        self.shared = shared
+        self.ready = ready
+        self.startNs = nowNs()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        channelRef = context.channel
+        let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        var request = "GET "
+        switch setup.target {
+        case .blobhub: request += "/v1"
+        case .nchan: request += "/sub/\(session)"
+        }
+        request += " HTTP/1.1\r\nHost: \(setup.hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
+        if setup.target == .blobhub { request += "Authorization: Bearer \(setup.token)\r\n" }
+        request += "\r\n"
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if state != .ready {
+            ready.fail(BenchError("connection closed during handshake (\(state))"))
+        } else if !shared.stopping.load(ordering: .relaxed) {
+            stats.unexpectedCloses += 1
+        }
+        state = .closed
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if state != .ready { ready.fail(error) }
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if cumulation != nil {
+            cumulation!.writeBuffer(&incoming)
+        } else {
+            cumulation = incoming
+        }
+        if state == .upgrading {
+            guard let upgraded = handleUpgradeResponse(context: context) else { return }
+            if !upgraded { return }
+        }
+        var events = 0
+        var buffer = cumulation!
+        cumulation = nil
+        while let frame = nextFrame(&buffer) {
+            events += handleFrame(context: context, opcode: frame.0, fin: frame.1, payload: frame.2)
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            cumulation = buffer
+        }
+        if events > 0 {
+            _ = shared.delivered.wrappingAdd(events, ordering: .relaxed)
+        }
+    }
+
+    /// nil: need more bytes; false: failed; true: upgraded (the rest of the cumulation are frames).
+    private func handleUpgradeResponse(context: ChannelHandlerContext) -> Bool? {
+        guard var buf = cumulation else { return nil }
+        let view = buf.readableBytesView
+        guard let end = view.firstRange(of: [13, 10, 13, 10]) else { return nil }
+        let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
+        buf.moveReaderIndex(to: end.upperBound)
+        cumulation = buf
+        guard head.hasPrefix("HTTP/1.1 101") else {
+            let firstLine = head.split(separator: "\r\n").first.map(String.init) ?? head
+            ready.fail(BenchError("upgrade refused: \(firstLine)"))
+            state = .closed
+            context.close(promise: nil)
+            return false
+        }
+        switch setup.target {
+        case .blobhub:
+            state = .initializing
+            sendText(context: context, #"{"jsonrpc":"2.0","id":1,"method":"status/initialize"}"#)
+        case .nchan:
+            becomeReady()
+        }
+        return true
+    }
+
+    private func becomeReady() {
+        state = .ready
+        stats.connect.record(nowNs() &- startNs)
+        ready.succeed(())
+    }
+
+    /// Parses one complete frame; server frames are not masked (masked ones are unmasked anyway).
+    private func nextFrame(_ buf: inout ByteBuffer) -> (UInt8, Bool, ByteBuffer)? {
+        guard buf.readableBytes >= 2,
+              let b0: UInt8 = buf.getInteger(at: buf.readerIndex),
+              let b1: UInt8 = buf.getInteger(at: buf.readerIndex + 1) else { return nil }
+        var header = 2
+        var length = Int(b1 & 0x7F)
+        if length == 126 {
+            guard let l: UInt16 = buf.getInteger(at: buf.readerIndex + 2) else { return nil }
+            length = Int(l)
+            header = 4
+        } else if length == 127 {
+            guard let l: UInt64 = buf.getInteger(at: buf.readerIndex + 2) else { return nil }
+            length = Int(l)
+            header = 10
+        }
+        let masked = b1 & 0x80 != 0
+        var maskKey: [UInt8] = []
+        if masked {
+            guard let k = buf.getBytes(at: buf.readerIndex + header, length: 4) else { return nil }
+            maskKey = k
+            header += 4
+        }
+        guard buf.readableBytes >= header + length else { return nil }
+        buf.moveReaderIndex(forwardBy: header)
+        var payload = buf.readSlice(length: length)!
+        if masked {
+            var bytes = payload.readBytes(length: length)!
+            for i in 0..<bytes.count { bytes[i] ^= maskKey[i & 3] }
+            payload = ByteBuffer(bytes: bytes)
+        }
+        return (b0 & 0x0F, b0 & 0x80 != 0, payload)
+    }
+
+    /// Returns the number of events counted.
+    private func handleFrame(context: ChannelHandlerContext, opcode: UInt8, fin: Bool, payload: ByteBuffer) -> Int {
+        switch opcode {
+        case 0x1, 0x2, 0x0:
+            var message = payload
+            if opcode != 0 && fin {
+                return handleMessage(context: context, message)
+            }
+            if opcode != 0 { fragmentOpcode = opcode; fragments = payload; return 0 }
+            guard fragments != nil else { return 0 }
+            fragments!.writeBuffer(&message)
+            if fin {
+                let whole = fragments!
+                fragments = nil
+                return handleMessage(context: context, whole)
+            }
+            return 0
+        case 0x8:
+            // close: echo it and let the channel go
+            sendFrame(context: context, opcode: 0x8, payload: payload)
+            context.close(promise: nil)
+            return 0
+        case 0x9:
+            sendFrame(context: context, opcode: 0xA, payload: payload)
+            return 0
+        default:
+            return 0
+        }
+    }
+
+    private func handleMessage(context: ChannelHandlerContext, _ message: ByteBuffer) -> Int {
+        switch state {
+        case .ready:
+            let now = nowNs()
+            let parsed: (UInt64, UInt64)? = message.withUnsafeReadableBytes { bytes in
+                guard let s = find(#""seq":"#, in: bytes), let seq = parseUInt(bytes, at: s + 6) else { return nil }
+                guard let t = find(#""sent_ns":"#, in: bytes, from: s + 6), let sent = parseUInt(bytes, at: t + 10) else {
+                    return (seq, 0)
+                }
+                return (seq, sent)
+            }
+            guard let parsed else { stats.parseMisses += 1; return 0 }
+            let (seq, sent) = parsed
+            received += 1
+            if !seen.insert(Int(seq)) { duplicated += 1 }
+            if sent > 0 && now > sent { stats.latency.record(now - sent) }
+            stats.deliveries += 1
+            if stats.firstDeliveryNs == 0 { stats.firstDeliveryNs = now }
+            stats.lastDeliveryNs = now
+            return 1
+        case .initializing, .subscribing:
+            let (isError, isResult) = message.withUnsafeReadableBytes { bytes in
+                (find(#""error""#, in: bytes) != nil, find(#""result""#, in: bytes) != nil)
+            }
+            if isError {
+                ready.fail(BenchError("handshake error: \(String(buffer: message))"))
+                state = .closed
+                context.close(promise: nil)
+                return 0
+            }
+            guard isResult else { return 0 }
+            if state == .initializing {
+                state = .subscribing
+                sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #""}}"#)
+            } else {
+                becomeReady()
+            }
+            return 0
+        default:
+            return 0
+        }
+    }
+
+    private func sendText(context: ChannelHandlerContext, _ text: String) {
+        sendFrame(context: context, opcode: 0x1, payload: context.channel.allocator.buffer(string: text))
+    }
+
+    /// Client frames are masked (RFC 6455 §5.3).
+    private func sendFrame(context: ChannelHandlerContext, opcode: UInt8, payload: ByteBuffer) {
+        let length = payload.readableBytes
+        var out = context.channel.allocator.buffer(capacity: length + 14)
+        out.writeInteger(UInt8(0x80 | opcode))
+        if length < 126 {
+            out.writeInteger(UInt8(0x80 | UInt8(length)))
+        } else if length < 65536 {
+            out.writeInteger(UInt8(0x80 | 126))
+            out.writeInteger(UInt16(length))
+        } else {
+            out.writeInteger(UInt8(0x80 | 127))
+            out.writeInteger(UInt64(length))
+        }
+        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        out.writeBytes(mask)
+        var i = 0
+        for byte in payload.readableBytesView {
+            out.writeInteger(byte ^ mask[i & 3])
+            i += 1
+        }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// Sends a close frame and closes (called on the loop at the end of a run).
+    func shutdown() {
+        guard let channel = channelRef, state != .closed else { return }
+        channel.close(promise: nil)
+    }
+}
+
+/// The subscriber side: one event-loop group, one LoopStats per loop.
+final class SubscriberPool: @unchecked Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let loops: [any EventLoop]
+    let stats: [ObjectIdentifier: LoopStats]
+    let shared: SharedCounters
+    let config: Config
+    let setup: SubscriberSetup
+    /// subscribers per session index (for expected deliveries)
+    var perSession: [Int]
+
+    init(config: Config, token: String, shared: SharedCounters) {
+        self.config = config
+        self.shared = shared
+        group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads)
+        var loops: [any EventLoop] = []
+        var stats: [ObjectIdentifier: LoopStats] = [:]
+        for loop in group.makeIterator() {
+            loops.append(loop)
+            stats[ObjectIdentifier(loop)] = LoopStats()
+        }
+        self.loops = loops
+        self.stats = stats
+        setup = SubscriberSetup(target: config.target, hostHeader: "\(config.host):\(config.port)", token: token, revision: config.revision)
+        perSession = Array(repeating: 0, count: config.sessions)
+        for i in 0..<config.subscribers { perSession[i % config.sessions] += 1 }
+    }
+
+    /// Opens one subscriber; the future completes when it is subscribed.
+    func open(index: Int) -> EventLoopFuture<Void> {
+        let loop = loops[index % loops.count]
+        let loopStats = stats[ObjectIdentifier(loop)]!
+        let sessionIndex = index % config.sessions
+        let ready = loop.makePromise(of: Void.self)
+        let handler = SubscriberHandler(setup: setup, session: "s-\(sessionIndex)", sessionIndex: sessionIndex,
+                                        stats: loopStats, shared: shared, ready: ready)
+        let address: SocketAddress
+        do { address = try SocketAddress(ipAddress: config.host, port: config.port) } catch {
+            return loop.makeFailedFuture(error)
+        }
+        let connect = ClientBootstrap(group: loop)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(Int64(config.connectTimeout)))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    loopStats.subscribers.append(handler)
+                }
+            }
+            .connect(to: address)
+        connect.whenFailure { ready.fail($0) }
+        // bound the handshake
+        let timeout = loop.scheduleTask(in: .milliseconds(Int64(config.connectTimeout * 1000))) {
+            ready.fail(BenchError("handshake timeout"))
+        }
+        ready.futureResult.whenComplete { _ in timeout.cancel() }
+        return ready.futureResult
+    }
+
+    /// Connects every subscriber, at most `connectConcurrency` handshakes at a time.
+    /// Returns (connected, failed, first error, seconds).
+    func connectAll() -> (Int, Int, String?, Double) {
+        let start = nowNs()
+        let total = config.subscribers
+        let concurrency = max(1, config.connectConcurrency)
+        let state = ConnectState()
+        let done = loops[0].makePromise(of: Void.self)
+        let deadline = NIODeadline.now() + .milliseconds(Int64((config.connectTimeout + Double(total) / 200.0) * 1000))
+        @Sendable func launchNext() {
+            let index: Int? = state.lock.withLock { s in
+                guard s.next < total else { return nil }
+                s.next += 1
+                return s.next - 1
+            }
+            guard let index else { return }
+            open(index: index).whenComplete { result in
+                let finished: Bool = state.lock.withLock { s in
+                    switch result {
+                    case .success: s.connected += 1
+                    case .failure(let e): s.failed += 1; if s.firstError == nil { s.firstError = "\(e)" }
+                    }
+                    return s.connected + s.failed == total
+                }
+                if finished { done.succeed(()) } else { launchNext() }
+            }
+        }
+        if total == 0 { done.succeed(()) }
+        for _ in 0..<min(concurrency, total) { launchNext() }
+        let guardTask = loops[0].scheduleTask(deadline: deadline) { done.fail(BenchError("connect phase timed out")) }
+        _ = try? done.futureResult.wait()
+        guardTask.cancel()
+        let s = state.lock.withLock { $0 }
+        return (s.connected, total - s.connected, s.firstError, Double(nowNs() - start) / 1e9)
+    }
+
+    func summarize(acked: [BitSet]) -> LoopSummary {
+        var total: LoopSummary? = nil
+        for loop in loops {
+            let st = stats[ObjectIdentifier(loop)]!
+            let summary = try! loop.submit { () -> LoopSummary in
+                var lost = 0, dups = 0, withLoss = 0, connected = 0
+                for sub in st.subscribers {
+                    if sub.state == .ready || sub.state == .closed && sub.received > 0 { connected += 1 }
+                    guard sub.state == .ready || sub.received > 0 else { continue }
+                    let missing = sub.sessionIndex < acked.count ? sub.seen.missing(from: acked[sub.sessionIndex]) : 0
+                    lost += missing
+                    dups += sub.duplicated
+                    if missing > 0 { withLoss += 1 }
+                }
+                return LoopSummary(latency: st.latency, connect: st.connect, deliveries: st.deliveries,
+                                   firstDeliveryNs: st.firstDeliveryNs, lastDeliveryNs: st.lastDeliveryNs,
+                                   lost: lost, duplicated: dups, subscribersWithLoss: withLoss,
+                                   unexpectedCloses: st.unexpectedCloses, parseMisses: st.parseMisses, connected: connected)
+            }.wait()
+            if var t = total {
+                t.latency.add(summary.latency)
+                t.connect.add(summary.connect)
+                t.deliveries += summary.deliveries
+                t.firstDeliveryNs = t.firstDeliveryNs == 0 ? summary.firstDeliveryNs : min(t.firstDeliveryNs, max(summary.firstDeliveryNs, 1))
+                t.lastDeliveryNs = max(t.lastDeliveryNs, summary.lastDeliveryNs)
+                t.lost += summary.lost
+                t.duplicated += summary.duplicated
+                t.subscribersWithLoss += summary.subscribersWithLoss
+                t.unexpectedCloses += summary.unexpectedCloses
+                t.parseMisses += summary.parseMisses
+                t.connected += summary.connected
+                total = t
+            } else {
+                total = summary
+            }
+        }
+        return total!
+    }
+
+    func closeAll() {
+        shared.stopping.store(true, ordering: .relaxed)
+        for loop in loops {
+            let st = stats[ObjectIdentifier(loop)]!
+            _ = try? loop.submit { for sub in st.subscribers { sub.shutdown() } }.wait()
+        }
+        // give the closes a moment to go out
+        Thread.sleep(forTimeInterval: 0.3)
+    }
+
+    func shutdown() {
+        try? group.syncShutdownGracefully()
+    }
+}
+
+final class ConnectState: Sendable {
+    struct S { var next = 0; var connected = 0; var failed = 0; var firstError: String? }
+    let lock = Mutex(S())
+}
