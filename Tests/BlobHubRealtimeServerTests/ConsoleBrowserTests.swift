@@ -1,3 +1,4 @@
+import BlobHubRealtimeServer
 import Foundation
 import Testing
 
@@ -25,6 +26,34 @@ import Testing
             #expect(row.contains(String(offsets[0])))
             #expect(row.contains("processor.output"))
             #expect(row.contains("hello from the test"))
+        }
+    }
+}
+
+extension ConsoleBrowserTests {
+    /// After the server restarts, the page reconnects and resumes with `since`: nothing lost, nothing twice.
+    @Test(.enabled(if: chromium != nil, "needs Chromium"))
+    func consoleResumesAfterServerRestart() async throws {
+        try await withTemporaryDirectory { directory in
+            let port = try await ServerProcess.freePort()
+            let configure: (inout ServerConfiguration) -> Void = { $0.store = "sqlite:" + directory.appendingPathComponent("log.sqlite").path; $0.port = port }
+            let token = JWTCrafter.hs256(claims: #"{"sub":"\#(Fixture.user)","exp":\#(JWTCrafter.now + 3600)}"#)
+            let hash = "token=\(token)&scope=revision&scope_id=\(Fixture.revision)&target=session&target_id=\(Fixture.session)"
+            var page: HeadlessChromium?
+            defer { page?.stop() }
+            try await withPlatform(configure) { (server: TestServerHandle) async throws in
+                page = try await HeadlessChromium.open(Self.chromium!, url: "http://127.0.0.1:\(port)/console#\(hash)")
+                try await page!.waitFor("document.getElementById('state').textContent === 'live'")
+                try await server.publishAccepted(sessionEvent("first.event"))
+                try await page!.waitFor("document.querySelectorAll('#events tr').length === 1")
+            }
+            try await withPlatform(configure, seed: false) { (server: TestServerHandle) async throws in
+                // Published while the page may still be reconnecting: it must come through `since`.
+                try await server.publishAccepted(sessionEvent("second.event"))
+                try await page!.waitFor("document.querySelectorAll('#events tr').length === 2", timeout: .seconds(30))
+                let types = try await page!.evaluate("Array.from(document.querySelectorAll('#events tr td:nth-child(3)')).map(c => c.textContent).join(',')")
+                #expect(types == "second.event,first.event")
+            }
         }
     }
 }

@@ -36,4 +36,16 @@ import Testing
             #expect(response.bodyJSON?["error"] != nil)
         }
     }
+
+    /// A peer that connects and never sends a request is dropped after the handshake timeout (`--init-timeout`).
+    @Test func silentTCPPeersAreDropped() async throws {
+        try await withTestServer({ $0.initTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
+            let silent = try await RawSocket.connect(port: server.port)
+            try await silent.waitForEOF(timeout: .seconds(5))
+            // A half-sent request is dropped too.
+            let slow = try await RawSocket.connect(port: server.port)
+            try await slow.write("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            try await slow.waitForEOF(timeout: .seconds(5))
+        }
+    }
 }

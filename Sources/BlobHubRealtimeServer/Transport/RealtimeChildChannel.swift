@@ -59,7 +59,13 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enablePipelining = false
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
+            let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.initTimeout))
+            try channel.pipeline.syncOperations.addHandler(guardHandler)
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            // Once the first request is understood, the connection belongs to HTTP or WebSocket handling.
+            negotiated.whenComplete { _ in
+                channel.pipeline.removeHandler(guardHandler, promise: nil)
+            }
             return Value(negotiated: negotiated, channel: channel)
         }
     }
