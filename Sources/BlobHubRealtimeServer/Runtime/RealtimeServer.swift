@@ -167,14 +167,16 @@ public final class RealtimeServer: Sendable {
         let head = (try? await store.headOffset()) ?? 0
         let pruned = (try? await store.prunedThrough()) ?? 0
         let registryCounts = registry.snapshot.counts
+        let open = connections.count
+        let subscriptions = await hub.subscriptionCount()
         let node: JSONValue = .object(JSONObject([
-            ("connections", .integer(connections.count)),
-            ("subscriptions", .integer(await hub.subscriptionCount())),
+            ("connections", .integer(open)),
+            ("subscriptions", .integer(subscriptions)),
             ("draining", .bool(nodeState.isDraining)),
         ]))
         return .object(JSONObject([
-            ("connections", .integer(connections.count)),
-            ("subscriptions", .integer(await hub.subscriptionCount())),
+            ("connections", .integer(open)),
+            ("subscriptions", .integer(subscriptions)),
             ("events", .object(JSONObject([("head_offset", .integer(head)), ("pruned_through", .integer(pruned)), ("epoch", .string(store.epoch))]))),
             ("registry", .object(JSONObject([
                 ("organizations", .integer(registryCounts.organizations)), ("blobs", .integer(registryCounts.blobs)),
