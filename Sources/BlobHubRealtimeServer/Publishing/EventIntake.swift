@@ -25,7 +25,19 @@ struct EventIntake {
 
     let registry: RegistrySnapshot
     let nowMs: Int64
-    var makeID: () -> String = { UUID().uuidString.lowercased() }
+    var makeID: (Int64) -> String = EventIntake.timeOrderedID
+
+    /// A UUIDv7 (RFC 9562): 48-bit millisecond time, then random bits. Ids made later sort later, so
+    /// the log's id index grows at one end instead of touching random pages (faster durable appends).
+    static func timeOrderedID(nowMs: Int64) -> String {
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: nowMs >> (8 * (5 - index))) }
+        bytes[6] = 0x70 | (bytes[6] & 0x0F)
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        return parts.joined(separator: "-")
+    }
 
     func prepare(_ objects: [JSONValue]) throws(Rejection) -> Prepared {
         var prepared = Prepared(events: [], publishedIndices: [])
@@ -49,7 +61,7 @@ struct EventIntake {
         let id: String
         switch object["id"] {
         case nil:
-            id = makeID()
+            id = makeID(nowMs)
             object["id"] = .string(id)
         case .string(let given) where !given.isEmpty && given.utf8.count <= 256:
             id = given
