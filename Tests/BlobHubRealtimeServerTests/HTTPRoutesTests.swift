@@ -37,9 +37,9 @@ import Testing
         }
     }
 
-    /// A peer that connects and never sends a request is dropped after the handshake timeout (`--init-timeout`).
+    /// A peer that connects and never sends a request is dropped after the handshake timeout.
     @Test func silentTCPPeersAreDropped() async throws {
-        try await withTestServer({ $0.initTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
+        try await withTestServer({ $0.handshakeTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
             let silent = try await RawSocket.connect(port: server.port)
             try await silent.waitForEOF(timeout: .seconds(5))
             // A half-sent request is dropped too.

@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel: LogLevelSetting = .info
     public var logFormat: LogFormat = .text
 
+    /// Time a new TCP connection has to send its first complete request (HTTP or upgrade). Not a flag.
+    public var handshakeTimeout: Duration = .seconds(10)
+
     /// SO_SNDBUF for accepted connections; nil leaves the kernel's auto-tuning. Not a flag: tests use a
     /// small buffer so a slow consumer overflows quickly.
     public var socketSendBufferBytes: Int? = nil

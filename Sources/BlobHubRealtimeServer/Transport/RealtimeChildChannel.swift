@@ -59,7 +59,7 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enablePipelining = false
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
-            let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.initTimeout))
+            let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout))
             try channel.pipeline.syncOperations.addHandler(guardHandler)
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             // Once the first request is understood, the connection belongs to HTTP or WebSocket handling.
