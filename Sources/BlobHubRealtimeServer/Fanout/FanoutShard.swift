@@ -22,7 +22,11 @@ final class FanoutShard {
         subscribers[key] = handlers.isEmpty ? nil : handlers
     }
 
-    /// Delivers a committed batch. Frames are encoded once per distinct subscription prefix and event.
+    /// Connections written to during the current batch, flushed once when it ends.
+    private var unflushed: [WebSocketConnectionHandler] = []
+
+    /// Delivers committed events. Frames are encoded once per distinct subscription prefix and event;
+    /// each connection is flushed once per call, however many events it received.
     func deliver(_ events: [DispatchEvent]) {
         var frames = FrameCache(allocator: allocator)
         for event in events {
@@ -30,28 +34,41 @@ final class FanoutShard {
             for key in event.keys {
                 guard let handlers = subscribers[key] else { continue }
                 for handler in handlers.values {
-                    handler.deliver(event, key: key, frames: &frames)
+                    handler.deliver(event, key: key, frames: &frames, unflushed: &unflushed)
                 }
             }
         }
+        for handler in unflushed { handler.flushDeferred() }
+        unflushed.removeAll(keepingCapacity: unflushed.count < 4096)
     }
 }
 
 /// Frames of the event being delivered, by subscription prefix.
+///
+/// Subscribers of one key nearly always share one prefix, so the last frame is checked first: comparing
+/// two prefixes is a memcmp (or nothing, when they share storage), much cheaper than hashing one.
 struct FrameCache {
     let allocator: ByteBufferAllocator
+    private var last: (prefix: [UInt8], frame: ByteBuffer)?
     private var frames: [[UInt8]: ByteBuffer] = [:]
 
     init(allocator: ByteBufferAllocator) { self.allocator = allocator }
 
     mutating func reset() {
+        last = nil
         if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
     }
 
     mutating func frame(prefix: [UInt8], event: DispatchEvent) -> ByteBuffer {
-        if let frame = frames[prefix] { return frame }
-        let frame = DeliveryFrame.make(prefix: prefix, offset: event.offset, json: event.json, allocator: allocator)
-        frames[prefix] = frame
+        if let last, last.prefix == prefix { return last.frame }
+        let frame: ByteBuffer
+        if let cached = frames[prefix] {
+            frame = cached
+        } else {
+            frame = DeliveryFrame.make(prefix: prefix, offset: event.offset, json: event.json, allocator: allocator)
+            frames[prefix] = frame
+        }
+        last = (prefix, frame)
         return frame
     }
 }

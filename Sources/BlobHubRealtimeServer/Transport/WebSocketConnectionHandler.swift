@@ -281,15 +281,23 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     // MARK: Subscriptions and delivery
 
     /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
-    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache) {
+    /// A connection that wrote a frame is added to `unflushed` once; the shard flushes it after the batch.
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) {
         guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
         let frame = frames.frame(prefix: subscription.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
             if replayBuffer!.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
-        } else {
-            send(frame)
+        } else if write(frame), !flushScheduled {
+            flushScheduled = true
+            unflushed.append(self)
         }
+    }
+
+    /// The shard's end-of-batch flush (see `deliver`).
+    func flushDeferred() {
+        flushScheduled = false
+        context?.flush()
     }
 
     /// SPEC §7.4: reads retained events after `since` while live events for the connection are held
@@ -354,16 +362,22 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     // MARK: Outbound
 
-    /// Queues one complete frame for the client.
+    /// Queues one complete frame for the client, flushed at the end of this loop tick.
     func send(_ frame: ByteBuffer) {
-        guard state == .open, let context else { return }
+        if write(frame) { scheduleFlush() }
+    }
+
+    /// Writes the frame, or queues it while the socket is not writable. Returns true when it was
+    /// written and still needs a flush.
+    private func write(_ frame: ByteBuffer) -> Bool {
+        guard state == .open, let context else { return false }
         if outbox.isEmpty && context.channel.isWritable {
             context.write(wrapOutboundOut(frame), promise: nil)
-            scheduleFlush()
-        } else {
-            outbox.append(frame)
-            if outbox.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
+            return true
         }
+        outbox.append(frame)
+        if outbox.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
+        return false
     }
 
     private func scheduleFlush() {
