@@ -8,7 +8,7 @@ public final class MemoryStore: RealtimeStore {
     public let epoch: String
 
     private let state = Mutex(State())
-    private let observer = Mutex<(@Sendable ([StoredEvent]) -> Void)?>(nil)
+    private let observer = CommitObserverSlot()
 
     public init() {
         epoch = UUID().uuidString.lowercased()
@@ -33,7 +33,7 @@ public final class MemoryStore: RealtimeStore {
     }
 
     public func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
-        self.observer.withLock { $0 = observer }
+        self.observer.set(observer)
     }
 
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
@@ -62,9 +62,7 @@ public final class MemoryStore: RealtimeStore {
                 stored.append(event)
                 results.append(AppendResult(id: event.id, offset: offset, duplicate: false))
             }
-            if !stored.isEmpty, let observer = observer.withLock({ $0 }) {
-                observer(stored)
-            }
+            observer.notify(stored)
             return results
         }
     }

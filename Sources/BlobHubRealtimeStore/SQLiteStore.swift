@@ -28,7 +28,7 @@ public final class SQLiteStore: RealtimeStore {
     public let epoch: String
 
     private let pool: DatabasePool
-    private let observer = Mutex<(@Sendable ([StoredEvent]) -> Void)?>(nil)
+    private let observer = CommitObserverSlot()
     private let appendQueue = Mutex(AppendQueue())
     /// How often a shared transaction failed and its appends were retried one by one (for tests).
     let groupRetries = Atomic<Int>(0)
@@ -93,7 +93,7 @@ public final class SQLiteStore: RealtimeStore {
     }
 
     public func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
-        self.observer.withLock { $0 = observer }
+        self.observer.set(observer)
     }
 
     // MARK: - Events
@@ -174,10 +174,8 @@ public final class SQLiteStore: RealtimeStore {
                     return .commit
                 }
                 // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-                if let observer = self.observer.withLock({ $0 }) {
-                    for (_, stored) in outcomes where !stored.isEmpty {
-                        observer(stored)
-                    }
+                for (_, stored) in outcomes {
+                    self.observer.notify(stored)
                 }
                 return outcomes.map(\.0)
             }
