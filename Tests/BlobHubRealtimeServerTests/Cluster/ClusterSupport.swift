@@ -76,24 +76,41 @@ enum ClusterDatabase {
     }
 
     /// Runs `pg_ctl -D <data> -w <arguments>` (as the database's user when we are root), e.g. to restart the server.
-    static func pgCtl(_ arguments: [String]) throws {
+    /// Spawned with its standard streams on /dev/null and awaited with `waitpid` on another thread: Foundation's
+    /// `Process` would wait for the PostgreSQL daemon too, because the daemon inherits its exit-watching descriptor.
+    static func pgCtl(_ arguments: [String]) async throws {
         guard let pgCtl = environment("PG_CTL"), let data = environment("DATA") else {
             throw TestServerHandle.PublishFailed(response: "BLOBHUB_REALTIME_TEST_POSTGRES_PG_CTL/_DATA not set", status: 0)
         }
-        let process = Process()
-        let command = [pgCtl, "-D", data, "-w", "-t", "60", "-l", data + "/../log"] + arguments
-        if let user = environment("RUN_AS") {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--"] + command
-        } else {
-            process.executableURL = URL(fileURLWithPath: pgCtl)
-            process.arguments = Array(command.dropFirst())
+        var command = [pgCtl, "-D", data, "-w", "-t", "60", "-l", data + "/../log"] + arguments
+        if let user = environment("RUN_AS") { command = ["/usr/sbin/runuser", "-u", user, "--"] + command }
+        let argv = command
+        let status = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: spawnAndWait(argv)) }
         }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestServerHandle.PublishFailed(response: "pg_ctl \(arguments) failed", status: Int(process.terminationStatus))
+        guard status == 0 else {
+            throw TestServerHandle.PublishFailed(response: "pg_ctl \(arguments) failed", status: Int(status))
         }
+    }
+
+    /// Runs a program to completion; its exit status (-1 when it could not be started).
+    private static func spawnAndWait(_ argv: [String]) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in cArguments + cEnvironment { free(pointer) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            if errno != EINTR { return -1 }
+        }
+        return (status >> 8) & 0xFF
     }
 
     /// Ends the LISTEN connection of the node with process id `pid`; returns how many backends were ended.

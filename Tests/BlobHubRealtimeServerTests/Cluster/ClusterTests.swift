@@ -145,8 +145,8 @@ struct ClusterTests {
             try await withCluster(2) { nodes, _ in
                 try await ClusterTests().publishThroughOutage(
                     nodes,
-                    cut: { try ClusterDatabase.pgCtl(["-m", "fast", "stop"]) },
-                    restore: { try ClusterDatabase.pgCtl(["start"]) })
+                    cut: { try await ClusterDatabase.pgCtl(["-m", "fast", "stop"]) },
+                    restore: { try await ClusterDatabase.pgCtl(["start"]) })
             }
         }
     }
