@@ -28,6 +28,29 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a database migrated by a newer server is refused at open, untouched")
+    func newerSchema() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '999' WHERE key = 'schema_version'"], url: url)
+            await #expect(throws: StoreError.corrupt("schema version 999 is newer than this server's (\(PostgresSchema.currentVersion)); upgrade the server")) {
+                try await PostgresTestDatabase.open(url).close()
+            }
+            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["999"])
+        }
+    }
+
+    @Test("a missing counters row is reported as corruption")
+    func missingCounters() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute(["DELETE FROM blobhub_counters WHERE name = 'registry_version'"], url: url)
+            await #expect(throws: StoreError.corrupt("blobhub_counters is missing rows")) {
+                try await PostgresTestDatabase.open(url).close()
+            }
+        }
+    }
+
     @Test("offsets are never reused, even when the newest events were pruned")
     func noReuseAfterPrune() async throws {
         try await PostgresTestDatabase.withStore { store in
@@ -183,9 +206,10 @@ struct PostgresStoreTests {
     func unreachable() async throws {
         var timeouts = PostgresTestDatabase.testTimeouts
         timeouts.open = .seconds(2)
-        await #expect(throws: (any Error).self) {
+        let error = await #expect(throws: PostgresStoreError.self) {
             _ = try await PostgresTestDatabase.open("postgres://postgres@127.0.0.1:1/none", timeouts: timeouts)
         }
+        #expect(error?.description.isEmpty == false)
     }
 
     @Test("database unreachable: unhealthy, appends fail (never acknowledged); back: healthy, nothing acknowledged lost")

@@ -50,7 +50,7 @@ enum PostgresSchema {
 
     /// Brings the schema up to date and returns the database's epoch.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws -> String {
-        try await client.withTransaction(logger: logger) { connection -> String in
+        try await client.storeTransaction(logger: logger) { connection -> String in
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger).consume()
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS blobhub_meta (key text PRIMARY KEY, value text NOT NULL)

@@ -91,7 +91,7 @@ extension PostgresStore {
             let client = client
             let logger = logger
             let outcomes = try await withDeadline(timeouts.append) {
-                try await client.withTransaction(logger: logger) { connection in
+                try await client.storeTransaction(logger: logger) { connection in
                     try await PostgresStore.insert(batches, connection, logger: logger)
                 }
             }

@@ -60,9 +60,13 @@ public final class PostgresStore: RealtimeStore {
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake, logger: logger)
             return PostgresStore(epoch: epoch, client: client, tailer: tailer, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }])
-        } catch {
+        } catch let error as StoreError {
             runTask.cancel()
             throw error
+        } catch {
+            runTask.cancel()
+            // PostgresNIO's errors print a generic text; the reflection names the cause (refused, auth, …).
+            throw PostgresStoreError.openFailed(String(reflecting: error))
         }
     }
 
@@ -160,7 +164,7 @@ public final class PostgresStore: RealtimeStore {
     public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
         let logger = logger
         return try await withQuery { client in
-            try await client.withTransaction(logger: logger) { connection -> Int in
+            try await client.storeTransaction(logger: logger) { connection -> Int in
                 // Nodes prune concurrently: the pruned_through row lock makes them take turns. Appends are not blocked.
                 let prunedThrough = try await connection.query(
                     "SELECT value FROM blobhub_counters WHERE name = 'pruned_through' FOR UPDATE", logger: logger
@@ -221,7 +225,7 @@ public final class PostgresStore: RealtimeStore {
         let kinds = rows.map(\.kind), ids = rows.map(\.id), data = rows.map { ByteBuffer(bytes: $0.data) }
         let logger = logger
         let version = try await withQuery { client in
-            try await client.withTransaction(logger: logger) { connection -> Int64 in
+            try await client.storeTransaction(logger: logger) { connection -> Int64 in
                 if !deleteKinds.isEmpty {
                     try await connection.query("""
                         DELETE FROM blobhub_registry WHERE (kind, id) IN

@@ -44,29 +44,3 @@ final class WakeSignal: Sendable {
         timer.cancel()
     }
 }
-
-/// Runs `operation` but gives up after `timeout` (the operation is cancelled; PostgresNIO cancels a waiting
-/// connection lease, which is where a call hangs while the database is unreachable).
-func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw PostgresStoreError.timedOut(timeout)
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
-    }
-}
-
-/// Failures specific to the PostgreSQL store.
-public enum PostgresStoreError: Error, Equatable, CustomStringConvertible {
-    case timedOut(Duration)
-
-    public var description: String {
-        switch self {
-        case .timedOut(let timeout): "the database did not answer within \(timeout)"
-        }
-    }
-}
