@@ -144,10 +144,11 @@ final class ClusterNode: Sendable {
 
     func stop() { child.terminate() }
 
+    /// Waits up to 30 s: while the database is down a publish waits for it up to the node's 10 s append deadline.
     func http(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseHead {
         let socket = try await RawSocket.connect(port: port)
         defer { Task { await socket.close() } }
-        return try await socket.request(method, path, headers: headers, body: body)
+        return try await socket.request(method, path, headers: headers, body: body, timeout: .seconds(30))
     }
 
     func admin(_ method: String, _ path: String, _ body: String? = nil) async throws -> HTTPResponseHead {

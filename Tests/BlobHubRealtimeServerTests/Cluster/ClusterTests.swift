@@ -115,11 +115,11 @@ struct ClusterTests {
             // And within the same second the revoked key cannot connect to any node.
             for node in nodes {
                 var status = 0
-                while status != 401, ContinuousClock.now - started < .seconds(1) {
+                repeat {
                     let (socket, head) = try await TestWebSocket.handshake(port: node.port, headers: [("X-API-Key", key.secret)])
                     await socket.close()
                     status = head.status
-                }
+                } while status != 401 && ContinuousClock.now - started < .seconds(1)
                 #expect(status == 401)
             }
         }
@@ -174,13 +174,15 @@ struct ClusterTests {
             }
             try await Task.sleep(for: .milliseconds(500))
             try await cut()
+            // Stay down until readiness went 503 and a publish was refused with 503 (a publish waits for the
+            // database up to the node's append deadline, 10 s, before it gives up).
             var sawUnready = false
-            for _ in 0..<40 where !sawUnready {
-                sawUnready = try await nodes[1].http("GET", "/readyz").status == 503
+            let outageLimit = ContinuousClock.now + .seconds(25)
+            while !(sawUnready && refused.load(ordering: .relaxed) > 0), ContinuousClock.now < outageLimit {
+                if try await nodes[1].http("GET", "/readyz").status == 503 { sawUnready = true }
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(sawUnready)
-            try await Task.sleep(for: .seconds(1))
             try await restore()
             var ready = false
             for _ in 0..<150 where !ready {
