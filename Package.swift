@@ -62,11 +62,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Persistence behind one protocol: the event log and the registry rows, in memory or SQLite (GRDB).
+        // Persistence behind one protocol: the event log and the registry rows, in memory, SQLite (GRDB) or PostgreSQL.
         .target(
             name: "BlobHubRealtimeStore",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -157,7 +161,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobHubRealtimeStoreTests",
-            dependencies: ["BlobHubRealtimeStore"],
+            dependencies: [
+                "BlobHubRealtimeStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -178,6 +186,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

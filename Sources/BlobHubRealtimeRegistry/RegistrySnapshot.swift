@@ -119,6 +119,11 @@ public struct RegistrySnapshot: Sendable, Equatable {
         }
     }
 
+    /// The ids (as created) of every API key; comparing two snapshots tells which keys were revoked.
+    public var apiKeyIDs: Set<String> {
+        Set(keys.values.map(\.id))
+    }
+
     public var counts: (organizations: Int, blobs: Int, revisions: Int, members: Int, apiKeys: Int) {
         let members = organizationMembers.values.reduce(0) { $0 + $1.count }
             + blobMembers.values.reduce(0) { $0 + $1.count }

@@ -1,7 +1,7 @@
 /// Persistence of the event log and the registry rows. The only component that does persistence I/O.
 ///
-/// Implementations: ``MemoryStore`` (nothing persisted) and ``SQLiteStore``; a PostgreSQL one will follow.
-/// Nothing here is specific to one database.
+/// Implementations: ``MemoryStore`` (nothing persisted), ``SQLiteStore`` (one node) and ``PostgresStore``
+/// (a cluster: many nodes, one database). Nothing here is specific to one database.
 public protocol RealtimeStore: Sendable {
     /// Names the log: fixed for the lifetime of a database (created with it), new for every MemoryStore instance.
     var epoch: String { get }
@@ -10,7 +10,15 @@ public protocol RealtimeStore: Sendable {
     /// before `append` returns and before any later append is committed. The server uses it to fan events out in order.
     /// Must be cheap; it is invoked on the writer's serialization context. Set before the first append.
     /// An append that stores nothing new (empty, or only duplicates) does not call it.
+    ///
+    /// Cluster stores (``PostgresStore``) call it with the events committed by *every* node, in offset order, each
+    /// exactly once, from one background task; batches there may merge or split appends, and `append` waits
+    /// (bounded) until its own events were passed on.
     func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void)
+
+    /// Called (from a background task, any number of times) when another node may have changed the registry rows:
+    /// the server reloads them and re-checks access. Single-node stores never call it.
+    func setRegistryObserver(_ observer: @escaping @Sendable () -> Void)
 
     /// Appends atomically (one transaction): all events or none. Returns one result per input, in input order.
     /// Offsets are assigned in input order, strictly increasing, never reused (also after pruning and restarts).
@@ -40,6 +48,11 @@ public protocol RealtimeStore: Sendable {
     func isHealthy() async -> Bool
     /// Releases resources. Later calls throw (or report unhealthy); closing twice is a no-op.
     func close() async throws
+}
+
+extension RealtimeStore {
+    /// Single-node stores: only this node changes the registry, so there is nothing to observe.
+    public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {}
 }
 
 /// An event that passed validation, with its keys de-duplicated and encoded. Shared by the stores.

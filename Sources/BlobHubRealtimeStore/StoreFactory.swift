@@ -2,19 +2,22 @@
 public enum StoreFactory {
     /// `"memory"` → ``MemoryStore``; `"sqlite:<path>"` → ``SQLiteStore`` (relative paths are relative to the
     /// working directory; `sqlite://<path>` is accepted too, so `sqlite:///abs/file` is `/abs/file`).
-    /// `postgres://…` / `postgresql://…` are not supported yet; anything else is rejected.
+    /// `postgres://…` / `postgresql://…` → ``PostgresStore`` (the schema is created or migrated); anything else is rejected.
     public static func open(_ setting: String) async throws -> any RealtimeStore {
         switch try parse(setting) {
         case .memory:
             return MemoryStore()
         case .sqlite(let path):
             return try SQLiteStore(path: path)
+        case .postgres(let settings):
+            return try await PostgresStore.open(settings)
         }
     }
 
     enum Setting: Equatable {
         case memory
         case sqlite(path: String)
+        case postgres(PostgresSettings)
     }
 
     static func parse(_ setting: String) throws(StoreConfigurationError) -> Setting {
@@ -33,7 +36,7 @@ public enum StoreFactory {
             return .sqlite(path: String(path))
         }
         if trimmed.hasPrefix("postgres://") || trimmed.hasPrefix("postgresql://") {
-            throw StoreConfigurationError("--store postgres://…: the PostgreSQL store is not supported yet")
+            return .postgres(try PostgresSettings.parse(String(trimmed)))
         }
         throw StoreConfigurationError(
             "--store \"\(setting)\": unknown store; expected memory, sqlite:<path> or postgres://user:pass@host:port/db")

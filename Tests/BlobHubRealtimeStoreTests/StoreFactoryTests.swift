@@ -12,14 +12,21 @@ struct StoreFactoryTests {
         ("sqlite:/abs/db.sqlite", .sqlite(path: "/abs/db.sqlite")),
         ("sqlite:///abs/db.sqlite", .sqlite(path: "/abs/db.sqlite")),
         ("sqlite:name with spaces.sqlite", .sqlite(path: "name with spaces.sqlite")),
+        ("postgres://user:p%40ss@db.example:6543/realtime?sslmode=require",
+         .postgres(PostgresSettings(host: "db.example", port: 6543, username: "user", password: "p@ss",
+                                    database: "realtime", tls: .require))),
+        ("postgresql://localhost", .postgres(PostgresSettings(host: "localhost", username: "postgres"))),
+        (" postgres://u@127.0.0.1/db?sslmode=disable ",
+         .postgres(PostgresSettings(host: "127.0.0.1", username: "u", database: "db", tls: .disable))),
     ])
     func parse(setting: String, expected: StoreFactory.Setting) throws {
         #expect(try StoreFactory.parse(setting) == expected)
     }
 
     @Test("unsupported or malformed settings are rejected", arguments: [
-        ("postgres://user:pass@localhost:5432/db", "not supported yet"),
-        ("postgresql://localhost/db", "not supported yet"),
+        ("postgres://user:pass@/db", "names no host"),
+        ("postgres://localhost:5432/db?sslmode=maybe", "sslmode must be"),
+        ("postgres://localhost/db?application_name=x", "unsupported URL parameter"),
         ("sqlite:", "needs a file path"),
         ("sqlite://", "needs a file path"),
         ("", "unknown store"),

@@ -3,10 +3,16 @@ import Synchronization
 import Testing
 @testable import BlobHubRealtimeStore
 
-/// The implementations every behaviour test runs against.
+/// The implementations every behaviour test runs against: PostgreSQL only when a test database is configured
+/// (`BLOBHUB_REALTIME_TEST_POSTGRES_URL`, see scripts/ci/postgres.sh); the "PostgreSQL store" suite says when it is not.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory
     case sqlite
+    case postgres
+
+    static var allCases: [StoreKind] {
+        PostgresTestDatabase.isConfigured ? [.memory, .sqlite, .postgres] : [.memory, .sqlite]
+    }
 
     var testDescription: String { rawValue }
 }
@@ -34,9 +40,14 @@ struct TemporaryDirectory: Sendable {
 func withStore(_ kind: StoreKind, _ body: (any RealtimeStore) async throws -> Void) async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
+    if kind == .postgres {
+        try await PostgresTestDatabase.withStore(body)
+        return
+    }
     let store: any RealtimeStore = switch kind {
     case .memory: MemoryStore()
     case .sqlite: try SQLiteStore(path: directory.path("store.sqlite"))
+    case .postgres: preconditionFailure("handled above")
     }
     do {
         try await body(store)

@@ -34,12 +34,17 @@ final class RegistryService: Sendable {
         }
     }
 
-    /// Replaces the snapshot from the store (another node changed the registry).
-    func reload() async throws {
+    /// Replaces the snapshot from the store (another node changed the registry); returns the old and new ones.
+    @discardableResult
+    func reload() async throws -> (old: RegistrySnapshot, new: RegistrySnapshot) {
         try await writer.withLock {
             let rows = try await store.registryRows()
             let fresh = try RegistrySnapshot(rows: rows.map { (kind: $0.kind, id: $0.id, data: $0.data) })
-            current.withLock { $0 = fresh }
+            let old = current.withLock { current in
+                defer { current = fresh }
+                return current
+            }
+            return (old, fresh)
         }
     }
 }

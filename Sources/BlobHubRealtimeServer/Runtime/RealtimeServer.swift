@@ -25,6 +25,8 @@ public final class RealtimeServer: Sendable {
     let store: any RealtimeStore
     let registry: RegistryService
     let hub = Hub()
+    /// Cluster mode: applies registry changes made on other nodes.
+    private let registrySync: RegistrySyncService
     private let boundPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
 
     /// Builds the node; fails with a message naming the flag when a key or setting is unusable.
@@ -43,6 +45,9 @@ public final class RealtimeServer: Sendable {
         }
         self.registry = try await RegistryService(store: store)
         self.apiKeys = apiKeys ?? RegistryAPIKeys(registry: registry)
+        let registrySync = RegistrySyncService(registry: registry, connections: connections, logger: logger)
+        self.registrySync = registrySync
+        store.setRegistryObserver { registrySync.changed() }
         var publicKeyPEM: String?
         if let path = configuration.jwtPublicKeyPath {
             do {
@@ -152,7 +157,7 @@ public final class RealtimeServer: Sendable {
             policy: .init(maxAgeMs: Int64(configuration.retention.seconds * 1000), maxEvents: configuration.retentionEvents),
             logger: logger
         )
-        var all: [any Service] = [retention, application, drain]
+        var all: [any Service] = [retention, registrySync, application, drain]
         if configuration.demo, let secret = configuration.jwtSecret {
             all.append(DemoService(
                 server: self, admin: admin, publisher: publisher, jwtSecret: secret, interval: .seconds(3), logger: logger,

@@ -45,6 +45,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var state = State.open
     /// Set while a `since` replay runs: live deliveries wait here so the connection sees offsets in order.
     private var replayBuffer: [(offset: Int64, key: SubscriptionKey, frame: ByteBuffer)]?
+    /// The highest offset a `since` replay sent per subscription: a live delivery at or below it is a duplicate.
+    /// (A replay reads the table, which can be ahead of the live fan-out: with PostgreSQL the tailer dispatches
+    /// events some time after they commit.)
+    private var replayedThrough: [SubscriptionKey: Int64] = [:]
     private var rateLimiter: RateLimiter
     private var shard: FanoutShard?
 
@@ -225,6 +229,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                     if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
                 case .unsubscribed(let key):
                     shard?.remove(key, self)
+                    replayedThrough[key] = nil
                     if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
                 }
             }
@@ -284,6 +289,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// A connection that wrote a frame is added to `unflushed` once; the shard flushes it after the batch.
     func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) {
         guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
+        if let replayed = replayedThrough[key], event.offset <= replayed { return }
         let frame = frames.frame(prefix: subscription.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
@@ -337,6 +343,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                 }
             }
             merged.sort { $0.offset < $1.offset }
+            if let last = result.events.last?.offset {
+                replayedThrough[key] = max(replayedThrough[key] ?? 0, last)
+            }
             guard var message = suspended else { return }
             suspended = nil
             if let id = request.id {

@@ -38,12 +38,13 @@ struct HTTPResponseHead: Sendable {
 
 extension RawSocket {
     /// Sends a complete request and reads the response head (and body).
-    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseHead {
+    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = [],
+                 timeout: Duration = .seconds(10)) async throws -> HTTPResponseHead {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == "POST" || method == "PUT" { text += "Content-Length: \(body.count)\r\n" }
         text += "\r\n"
         try await write(Array(text.utf8) + body)
-        return try await inbox.read("HTTP response", timeout: .seconds(10)) { HTTPResponseHead.parse(&$0) }
+        return try await inbox.read("HTTP response", timeout: timeout) { HTTPResponseHead.parse(&$0) }
     }
 }

@@ -1,0 +1,52 @@
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Reading events back from `blobhub_events`.
+enum PostgresEventRows {
+    static let columns = "e.log_offset, e.id, e.type, e.created_at, e.keys, e.json"
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [StoredEvent] {
+        var events: [StoredEvent] = []
+        for try await (offset, id, type, createdAt, keys, json) in rows.decode((Int64, String, String, Int64, String, ByteBuffer).self) {
+            events.append(StoredEvent(
+                offset: offset, id: id, type: type, createdAt: createdAt,
+                keys: try KeyListCoding.decode(keys), json: Array(json.readableBytesView)))
+        }
+        return events
+    }
+
+    static func events(_ client: PostgresClient, after: Int64, limit: Int, logger: Logger) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        let rows = try await client.query("""
+            SELECT \(unescaped: columns) FROM blobhub_events e WHERE e.log_offset > \(after)
+            ORDER BY e.log_offset LIMIT \(Int64(limit))
+            """, logger: logger)
+        return try await decode(rows)
+    }
+
+    /// Replay by key: a range scan of the `(key, log_offset)` primary key, then one lookup per event.
+    static func events(_ client: PostgresClient, key: String, after: Int64, limit: Int, logger: Logger) async throws -> [StoredEvent] {
+        guard limit > 0 else { return [] }
+        let rows = try await client.query("""
+            SELECT \(unescaped: columns)
+            FROM blobhub_event_keys k JOIN blobhub_events e ON e.log_offset = k.log_offset
+            WHERE k.key = \(key) AND k.log_offset > \(after)
+            ORDER BY k.log_offset LIMIT \(Int64(limit))
+            """, logger: logger)
+        return try await decode(rows)
+    }
+
+    /// `head`, `pruned_through` and `registry_version` from `blobhub_counters`.
+    static func counters(_ client: PostgresClient, logger: Logger) async throws -> (head: Int64, prunedThrough: Int64, registryVersion: Int64) {
+        var values: [String: Int64] = [:]
+        let rows = try await client.query("SELECT name, value FROM blobhub_counters", logger: logger)
+        for try await (name, value) in rows.decode((String, Int64).self) {
+            values[name] = value
+        }
+        guard let head = values["head"], let pruned = values["pruned_through"], let version = values["registry_version"] else {
+            throw StoreError.corrupt("blobhub_counters is missing rows")
+        }
+        return (head, pruned, version)
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// The event log and the registry in one PostgreSQL database shared by any number of nodes (SPEC §13).
+///
+/// * Offsets are cluster-wide and strictly increasing in commit order: an append locks the `head` row of
+///   `blobhub_counters` before it assigns offsets and keeps the lock until COMMIT (docs/cluster.md has the argument).
+/// * Appends queued on one node share a transaction (group commit, see `PostgresStore+Append.swift`).
+/// * The commit observer sees the events committed by every node, through ``PostgresTailer``, woken by
+///   LISTEN/NOTIFY (``PostgresListener``) and by a poll. `append` returns after its events reached the observer
+///   (bounded wait), so local subscribers have them queued when a publish is acknowledged.
+/// * Registry changes bump `registry_version`; other nodes see the new version and reload (``setRegistryObserver(_:)``).
+/// * Owns its `PostgresClient` pool: `run()` runs in a task started here and cancelled by ``close()``.
+public final class PostgresStore: RealtimeStore {
+    public let epoch: String
+    let client: PostgresClient
+    let logger: Logger
+    let tailer: PostgresTailer
+    let timeouts: Timeouts
+    let appendQueue = Mutex(AppendQueue())
+    private let closed = Mutex(false)
+    private let tasks: Mutex<[Task<Void, Never>]>
+
+    /// How long calls wait for the database before failing (readiness and publishes answer 503 meanwhile).
+    public struct Timeouts: Sendable {
+        /// One append transaction, including waiting for a pooled connection.
+        public var append: Duration = .seconds(10)
+        /// A read or a registry write.
+        public var query: Duration = .seconds(5)
+        /// How long an append waits for the local tailer to hand its events to the observer.
+        public var delivery: Duration = .seconds(2)
+        /// The tailer's poll when no notification arrives.
+        public var poll: Duration = .milliseconds(250)
+        /// The poll's own deadline: when it fails or takes longer, the node reports unhealthy (`/readyz` 503).
+        /// Shorter than `query`, because the pool keeps a request waiting while it cannot connect.
+        public var healthCheck: Duration = .seconds(3)
+        /// Opening the store: connect and migrate.
+        public var open: Duration = .seconds(15)
+
+        public init() {}
+    }
+
+    /// Connects, creates or migrates the schema, and starts the pool, the listener and the tailer.
+    public static func open(_ settings: PostgresSettings, timeouts: Timeouts = Timeouts(),
+                            logger: Logger = Logger(label: "blobhub-realtime.postgres")) async throws -> PostgresStore {
+        let client = PostgresClient(configuration: try clientConfiguration(settings), backgroundLogger: logger)
+        let runTask = Task { await client.run() }
+        do {
+            let (epoch, counters) = try await withDeadline(timeouts.open) {
+                let epoch = try await PostgresSchema.migrate(client, logger: logger)
+                return (epoch, try await PostgresEventRows.counters(client, logger: logger))
+            }
+            let tailer = PostgresTailer(
+                client: client, head: counters.head, registryVersion: counters.registryVersion,
+                pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
+            let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake, logger: logger)
+            return PostgresStore(epoch: epoch, client: client, tailer: tailer, timeouts: timeouts, logger: logger,
+                                 tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }])
+        } catch let error as StoreError {
+            runTask.cancel()
+            throw error
+        } catch {
+            runTask.cancel()
+            // PostgresNIO's errors print a generic text; the reflection names the cause (refused, auth, …).
+            throw PostgresStoreError.openFailed(String(reflecting: error))
+        }
+    }
+
+    private init(epoch: String, client: PostgresClient, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
+                 tasks: [Task<Void, Never>]) {
+        self.epoch = epoch
+        self.client = client
+        self.tailer = tailer
+        self.timeouts = timeouts
+        self.logger = logger
+        self.tasks = Mutex(tasks)
+    }
+
+    /// Each node's listener connection is named `blobhub-realtime-listener-<pid>` in `pg_stat_activity`
+    /// (operators can see which nodes listen; tests cut one node off with `pg_terminate_backend`).
+    public static var listenerApplicationName: String {
+        "blobhub-realtime-listener-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    private static func clientConfiguration(_ settings: PostgresSettings) throws -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS = switch settings.tls {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username,
+            password: settings.password, database: settings.database ?? settings.username, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = 10
+        return configuration
+    }
+
+    private static func listenerConfiguration(_ settings: PostgresSettings) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS = switch settings.tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: settings.host, port: settings.port, username: settings.username,
+            password: settings.password, database: settings.database ?? settings.username, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = [("application_name", listenerApplicationName)]
+        return configuration
+    }
+
+    var isClosed: Bool { closed.withLock { $0 } }
+
+    func checkOpen() throws {
+        if isClosed { throw StoreError.closed }
+    }
+
+    /// Runs one database call under the query deadline.
+    func withQuery<T: Sendable>(_ operation: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try checkOpen()
+        let client = client
+        return try await withDeadline(timeouts.query) { try await operation(client) }
+    }
+
+    // MARK: - Observers
+
+    public func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
+        tailer.setObserver(observer)
+    }
+
+    public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {
+        tailer.setRegistryObserver(observer)
+    }
+
+    // MARK: - Reads
+
+    public func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
+        let logger = logger
+        return try await withQuery { try await PostgresEventRows.events($0, key: key, after: after, limit: limit, logger: logger) }
+    }
+
+    public func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
+        let logger = logger
+        return try await withQuery { try await PostgresEventRows.events($0, after: after, limit: limit, logger: logger) }
+    }
+
+    public func headOffset() async throws -> Int64 {
+        let logger = logger
+        return try await withQuery { try await PostgresEventRows.counters($0, logger: logger).head }
+    }
+
+    public func prunedThrough() async throws -> Int64 {
+        let logger = logger
+        return try await withQuery { try await PostgresEventRows.counters($0, logger: logger).prunedThrough }
+    }
+
+    // MARK: - Retention
+
+    public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
+        let logger = logger
+        return try await withQuery { client in
+            try await client.storeTransaction(logger: logger) { connection -> Int in
+                // Nodes prune concurrently: the pruned_through row lock makes them take turns. Appends are not blocked.
+                let prunedThrough = try await connection.query(
+                    "SELECT value FROM blobhub_counters WHERE name = 'pruned_through' FOR UPDATE", logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+                let head = try await connection.query(
+                    "SELECT value FROM blobhub_counters WHERE name = 'head'", logger: logger
+                ).collect().first?.decode(Int64.self) ?? 0
+                var through = max(prunedThrough, policy.countThreshold(head: head))
+                // Age: everything before the first retained event that has not expired.
+                let firstYoung = try await connection.query("""
+                    SELECT log_offset FROM blobhub_events WHERE log_offset > \(through) AND created_at >= \(policy.cutoff(nowMs: nowMs))
+                    ORDER BY log_offset LIMIT 1
+                    """, logger: logger).collect().first?.decode(Int64.self)
+                through = max(through, (firstYoung ?? (head + 1)) - 1)
+                guard through > prunedThrough else { return 0 }
+                let maxRow = try await connection.query(
+                    "SELECT MAX(log_offset) FROM blobhub_events WHERE log_offset <= \(through)", logger: logger
+                ).collect().first
+                guard let lastRemoved = try maxRow?.decode(Int64?.self) ?? nil else { return 0 }
+                try await connection.query(
+                    "DELETE FROM blobhub_event_keys WHERE log_offset <= \(lastRemoved)", logger: logger).consume()
+                let removed = try await connection.query("""
+                    WITH removed AS (DELETE FROM blobhub_events WHERE log_offset <= \(lastRemoved) RETURNING 1)
+                    SELECT count(*) FROM removed
+                    """, logger: logger).collect().first?.decode(Int64.self) ?? 0
+                try await connection.query("""
+                    UPDATE blobhub_counters SET value = \(max(prunedThrough, lastRemoved)) WHERE name = 'pruned_through'
+                    """, logger: logger).consume()
+                return Int(removed)
+            }
+        }
+    }
+
+    // MARK: - Registry
+
+    public func registryRows() async throws -> [RegistryRow] {
+        let logger = logger
+        return try await withQuery { client in
+            var rows: [RegistryRow] = []
+            let result = try await client.query("SELECT kind, id, data FROM blobhub_registry ORDER BY kind, id", logger: logger)
+            for try await (kind, id, data) in result.decode((String, String, ByteBuffer).self) {
+                rows.append(RegistryRow(kind: kind, id: id, data: Array(data.readableBytesView)))
+            }
+            return rows
+        }
+    }
+
+    public func persist(_ diff: RegistryDiff) async throws {
+        if diff.isEmpty { return }
+        // The last upsert of a key wins; one INSERT … ON CONFLICT may not touch a row twice.
+        var upserts: [RegistryRowKey: RegistryRow] = [:]
+        var order: [RegistryRowKey] = []
+        for row in diff.upserts {
+            if upserts.updateValue(row, forKey: row.key) == nil { order.append(row.key) }
+        }
+        let rows = order.map { upserts[$0]! }
+        let deleteKinds = diff.deletes.map(\.kind), deleteIDs = diff.deletes.map(\.id)
+        let kinds = rows.map(\.kind), ids = rows.map(\.id), data = rows.map { ByteBuffer(bytes: $0.data) }
+        let logger = logger
+        let version = try await withQuery { client in
+            try await client.storeTransaction(logger: logger) { connection -> Int64 in
+                if !deleteKinds.isEmpty {
+                    try await connection.query("""
+                        DELETE FROM blobhub_registry WHERE (kind, id) IN
+                            (SELECT * FROM unnest(\(deleteKinds)::text[], \(deleteIDs)::text[]))
+                        """, logger: logger).consume()
+                }
+                if !kinds.isEmpty {
+                    try await connection.query("""
+                        INSERT INTO blobhub_registry (kind, id, data)
+                        SELECT * FROM unnest(\(kinds)::text[], \(ids)::text[], \(data)::bytea[])
+                        ON CONFLICT (kind, id) DO UPDATE SET data = EXCLUDED.data
+                        """, logger: logger).consume()
+                }
+                // Other nodes reload when they see a new version (poll) or get this notification (sooner).
+                let version = try await connection.query("""
+                    UPDATE blobhub_counters SET value = value + 1 WHERE name = 'registry_version' RETURNING value
+                    """, logger: logger).collect().first?.decode(Int64.self) ?? 0
+                let payload = "r:\(version)"
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresListener.channel), \(payload))", logger: logger).consume()
+                return version
+            }
+        }
+        tailer.noteOwnRegistryVersion(version)
+    }
+
+    // MARK: - Lifecycle
+
+    public func isHealthy() async -> Bool {
+        !isClosed && tailer.isHealthy
+    }
+
+    public func close() async throws {
+        let wasClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        if wasClosed { return }
+        failQueuedAppends(StoreError.closed)
+        let tasks = self.tasks.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in tasks { task.cancel() }
+        tailer.stop()
+        for task in tasks { await task.value }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import BlobHubRealtimeStore
+
+/// PostgreSQL-specific behaviour (the shared behaviour tests also run against PostgreSQL when it is configured).
+@Suite("PostgreSQL store", .enabled(if: PostgresTestDatabase.isConfigured, Comment(rawValue: PostgresTestDatabase.skipMessage)))
+struct PostgresStoreTests {
+    @Test("the schema is created once: reopening keeps epoch, head, pruned point, events and registry")
+    func reopen() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let first = try await PostgresTestDatabase.open(url)
+            _ = try await first.append((1...5).map { newEvent("e\($0)", keys: ["k|\($0 % 2)"]) })
+            try await first.persist(RegistryDiff(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
+            #expect(try await first.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 3), nowMs: 0) == 2)
+            try await first.close()
+
+            let second = try await PostgresTestDatabase.open(url)
+            #expect(second.epoch == first.epoch)
+            #expect(try await second.headOffset() == 5)
+            #expect(try await second.prunedThrough() == 2)
+            #expect(try await second.events(after: 0, limit: 10).map(\.id) == ["e3", "e4", "e5"])
+            #expect(try await second.registryRows().map(\.id) == ["o"])
+            #expect(try await second.append([newEvent("e6")]).map(\.offset) == [6])
+            let version = try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+            #expect(version == [String(PostgresSchema.currentVersion)])
+            try await second.close()
+        }
+    }
+
+    @Test("a database migrated by a newer server is refused at open, untouched")
+    func newerSchema() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '999' WHERE key = 'schema_version'"], url: url)
+            await #expect(throws: StoreError.corrupt("schema version 999 is newer than this server's (\(PostgresSchema.currentVersion)); upgrade the server")) {
+                try await PostgresTestDatabase.open(url).close()
+            }
+            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["999"])
+        }
+    }
+
+    @Test("a missing counters row is reported as corruption")
+    func missingCounters() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute(["DELETE FROM blobhub_counters WHERE name = 'registry_version'"], url: url)
+            await #expect(throws: StoreError.corrupt("blobhub_counters is missing rows")) {
+                try await PostgresTestDatabase.open(url).close()
+            }
+        }
+    }
+
+    @Test("offsets are never reused, even when the newest events were pruned")
+    func noReuseAfterPrune() async throws {
+        try await PostgresTestDatabase.withStore { store in
+            _ = try await store.append([newEvent("a"), newEvent("b")])
+            #expect(try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 0), nowMs: 0) == 2)
+            #expect(try await store.append([newEvent("c")]).map(\.offset) == [3])
+            // A pruned id is no longer known and is stored again.
+            #expect(try await store.append([newEvent("a")]) == [AppendResult(id: "a", offset: 4, duplicate: false)])
+        }
+    }
+
+    @Test("nodes starting at once on an empty database migrate once and share one epoch")
+    func concurrentStart() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+                for _ in 0..<4 { group.addTask { try await PostgresTestDatabase.open(url) } }
+                var stores: [PostgresStore] = []
+                for try await store in group { stores.append(store) }
+                return stores
+            }
+            #expect(Set(stores.map(\.epoch)).count == 1)
+            for store in stores { try await store.close() }
+        }
+    }
+
+    @Test("a fresh database gets a new epoch")
+    func freshEpoch() async throws {
+        let first = try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            try await store.close()
+            return store.epoch
+        }
+        let second = try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            try await store.close()
+            return store.epoch
+        }
+        #expect(first != second)
+    }
+
+    @Test("two nodes appending concurrently: dense unique offsets; each node's observer sees all of them once, in order")
+    func twoNodes() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let a = try await PostgresTestDatabase.open(url)
+            let b = try await PostgresTestDatabase.open(url)
+            #expect(a.epoch == b.epoch)
+            let seenByA = ObserverRecorder()
+            let seenByB = ObserverRecorder()
+            seenByA.install(on: a)
+            seenByB.install(on: b)
+            async let fromA = (0..<40).asyncMap { try await a.append([newEvent("a\($0)"), newEvent("a\($0)b")]) }
+            async let fromB = (0..<40).asyncMap { try await b.append([newEvent("b\($0)")]) }
+            let offsets = try await (fromA + fromB).flatMap { $0.map(\.offset) }
+            #expect(offsets.sorted() == Array(1...120))
+            try await waitUntil { seenByA.offsets.count >= 120 && seenByB.offsets.count >= 120 }
+            #expect(seenByA.offsets == Array(1...120))
+            #expect(seenByB.offsets == Array(1...120))
+            // The same id published on both nodes is stored once.
+            let onA = try await a.append([newEvent("same")])
+            let onB = try await b.append([newEvent("same")])
+            #expect(onA == [AppendResult(id: "same", offset: 121, duplicate: false)])
+            #expect(onB == [AppendResult(id: "same", offset: 121, duplicate: true)])
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    @Test("a reader never sees offset N+1 before N: concurrent appenders on 3 nodes, a poller checks every snapshot")
+    func commitOrder() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let nodes = try await (0..<3).asyncMap { _ in try await PostgresTestDatabase.open(url) }
+            let reader = nodes[0]
+            let done = Atomic<Bool>(false)
+            let gaps = Mutex<[String]>([])
+            let poller = Task {
+                while !done.load(ordering: .relaxed) {
+                    let events = try await reader.events(after: 0, limit: 100_000).map(\.offset)
+                    // Nothing is pruned here, so every snapshot must be exactly 1...n.
+                    if !events.isEmpty, events != Array(1...Int64(events.count)) {
+                        gaps.withLock { $0.append("\(events.prefix(20))…") }
+                    }
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, node) in nodes.enumerated() {
+                    for writer in 0..<3 {
+                        group.addTask {
+                            for n in 0..<30 { _ = try await node.append([newEvent("n\(index)-w\(writer)-\(n)")]) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            done.store(true, ordering: .relaxed)
+            try await poller.value
+            #expect(gaps.withLock { $0 }.isEmpty)
+            #expect(try await reader.headOffset() == 270)
+            for node in nodes { try await node.close() }
+        }
+    }
+
+    @Test("replay by key after an offset is an index scan of (key, log_offset)")
+    func replayUsesIndex() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            for chunk in 0..<10 {
+                _ = try await store.append((0..<500).map { newEvent("c\(chunk)-\($0)", keys: ["session|\($0 % 100)", "all"]) })
+            }
+            try await store.close()
+            let plan = try await PostgresTestDatabase.execute([
+                "ANALYZE",
+                """
+                EXPLAIN SELECT e.log_offset FROM blobhub_event_keys k JOIN blobhub_events e ON e.log_offset = k.log_offset
+                WHERE k.key = 'session|7' AND k.log_offset > 4000 ORDER BY k.log_offset LIMIT 100
+                """,
+            ], url: url).joined(separator: "\n")
+            #expect(plan.contains("blobhub_event_keys_pkey"), "\(plan)")
+        }
+    }
+
+    @Test("a registry change on one node reaches the other node's registry observer")
+    func registryObserver() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let a = try await PostgresTestDatabase.open(url)
+            let b = try await PostgresTestDatabase.open(url)
+            let calls = Atomic<Int>(0)
+            b.setRegistryObserver { calls.add(1, ordering: .relaxed) }
+            try await a.persist(RegistryDiff(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
+            // Committed: the other node hears of it within a second.
+            try await waitUntil(timeout: .seconds(1)) { calls.load(ordering: .relaxed) >= 1 }
+            #expect(try await b.registryRows().map(\.id) == ["o"])
+            try await a.close()
+            try await b.close()
+        }
+    }
+
+    @Test("a closed store is unhealthy and refuses work; closing twice is harmless")
+    func closing() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            _ = try await store.append([newEvent("a")])
+            #expect(await store.isHealthy())
+            try await store.close()
+            #expect(!(await store.isHealthy()))
+            await #expect(throws: StoreError.closed) { try await store.append([newEvent("b")]) }
+            await #expect(throws: StoreError.closed) { try await store.events(after: 0, limit: 10) }
+            await #expect(throws: StoreError.closed) { try await store.registryRows() }
+            try await store.close()
+        }
+    }
+
+    @Test("an unreachable server fails the open with an error")
+    func unreachable() async throws {
+        var timeouts = PostgresTestDatabase.testTimeouts
+        timeouts.open = .seconds(2)
+        let error = await #expect(throws: PostgresStoreError.self) {
+            _ = try await PostgresTestDatabase.open("postgres://postgres@127.0.0.1:1/none", timeouts: timeouts)
+        }
+        #expect(error?.description.isEmpty == false)
+    }
+
+    @Test("database unreachable: unhealthy, appends fail (never acknowledged); back: healthy, nothing acknowledged lost")
+    func outage() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            let recorder = ObserverRecorder()
+            recorder.install(on: store)
+            _ = try await store.append([newEvent("before")])
+            let name = String(url.split(separator: "/").last!)
+            // Cut this database off: refuse new connections and end the current ones.
+            try await PostgresTestDatabase.execute([
+                "ALTER DATABASE \(name) ALLOW_CONNECTIONS false",
+                "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '\(name)'",
+            ])
+            try await waitUntil(timeout: .seconds(5)) { !Self.healthySync(store) }
+            await #expect(throws: (any Error).self) { try await store.append([newEvent("during")]) }
+
+            try await PostgresTestDatabase.execute(["ALTER DATABASE \(name) ALLOW_CONNECTIONS true"])
+            try await waitUntil(timeout: .seconds(15)) { Self.healthySync(store) }
+            // The pool reconnects (it may need a moment after its backoff).
+            var after: [AppendResult] = []
+            let deadline = ContinuousClock.now + .seconds(15)
+            while after.isEmpty, ContinuousClock.now < deadline {
+                do { after = try await store.append([newEvent("after")]) } catch { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(after.count == 1)
+            let stored = try await store.events(after: 0, limit: 10).map(\.id)
+            #expect(stored.first == "before")
+            #expect(stored.last == "after")
+            #expect(recorder.offsets == recorder.offsets.sorted())
+            #expect(Set(recorder.offsets).count == recorder.offsets.count)
+            try await store.close()
+        }
+    }
+
+    /// `isHealthy` from a synchronous condition (the store's answer comes from the tailer's last poll).
+    static func healthySync(_ store: PostgresStore) -> Bool {
+        store.tailer.isHealthy
+    }
+}
