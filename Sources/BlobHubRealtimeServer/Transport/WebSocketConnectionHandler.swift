@@ -289,7 +289,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// A connection that wrote a frame is added to `unflushed` once; the shard flushes it after the batch.
     func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) {
         guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
-        if let replayed = replayedThrough[key], event.offset <= replayed { return }
+        if !replayedThrough.isEmpty, let replayed = replayedThrough[key], event.offset <= replayed { return }
         let frame = frames.frame(prefix: subscription.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
