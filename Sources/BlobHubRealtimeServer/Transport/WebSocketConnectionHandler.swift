@@ -17,6 +17,7 @@ struct ConnectionServices: Sendable {
     let hub: Hub
     let registry: RegistryService
     let store: any RealtimeStore
+    let metrics: ServerMetrics
 }
 
 /// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop.
@@ -160,6 +161,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             case .open:
                 // Answer the client's close, then hang up once the answer is out.
                 state = .closing
+                services.metrics.closed(.normal)
                 writeAndClose(ServerFrame.close(code: CloseCode.normal.rawValue, reason: CloseCode.normal.reason))
             case .closing:
                 // The client acknowledged our close.
@@ -281,8 +283,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     // MARK: Subscriptions and delivery
 
     /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
-    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache) {
-        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
+    /// True when the event was handed to this connection (sent, or held behind a running replay).
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache) -> Bool {
+        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return false }
         let frame = frames.frame(prefix: subscription.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
@@ -290,6 +293,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         } else {
             send(frame)
         }
+        return true
     }
 
     /// SPEC §7.4: reads retained events after `since` while live events for the connection are held
@@ -327,6 +331,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                     let frame = DeliveryFrame.make(prefix: subscription.prefix, offset: event.offset, json: event.json, allocator: allocator)
                     merged.append((event.offset, key, frame))
                 }
+                let replayed = merged.count - held.count
+                if replayed > 0 { services.metrics.replayed(replayed) }
             }
             merged.sort { $0.offset < $1.offset }
             guard var message = suspended else { return }
@@ -390,6 +396,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     func close(_ code: CloseCode) {
         guard state == .open, let context else { return }
         state = .closing
+        services.metrics.closed(code)
         logger.debug("closing", metadata: ["code": "\(code.rawValue)"])
         inbox.removeAll()
         outbox.removeAll()
