@@ -68,6 +68,22 @@ import Testing
         }
     }
 
+    /// `--max-connections`: the refused upgrade (503) is counted as `unavailable`, the open one as accepted.
+    @Test func fullNodeRefusalsAreCountedAsUnavailable() async throws {
+        try await withTestServer({ $0.maxConnections = 1 }) { (server: TestServerHandle) async throws in
+            let open = try await server.connect()
+            let (refused, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", "Bearer \(try await server.token())")])
+            #expect(head.status == 503)
+            #expect(head.header("Retry-After") == "1")
+            await refused.close()
+            let scrape = try await server.scrapeMetrics()
+            #expect(scrape[Name.handshakes, [("outcome", "accepted")]] == 1)
+            #expect(scrape[Name.handshakes, [("outcome", "unavailable")]] == 1)
+            #expect(scrape[Name.connections] == 1)
+            await open.close()
+        }
+    }
+
     @Test func eventsPublishedDeliveredReplayedAndLatencies() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let first = try await server.connectInitialized()
