@@ -119,6 +119,21 @@ import Testing
         #expect(refusedUpgrades == 2)
     }
 
+    /// ServiceLifecycle logs every service at debug level: the demo's JWT secret must not ride along.
+    @Test func demoAtDebugLevelDoesNotLogItsSecrets() async throws {
+        let secret = "DEMO-JWT-SECRET-0123456789abcdef0123456789"
+        let child = try await ServerProcess(arguments: [
+            "--demo", "--log-format", "json", "--log-level", "trace", "--jwt-secret", secret, "--admin-key", Self.adminKey,
+        ])
+        defer { child.terminate() }
+        _ = try await child.waitForOutput(containing: "Session:")
+        child.signal(SIGTERM)
+        #expect(try await child.waitForExit(timeout: .seconds(15)) == 0)
+        #expect(child.log.contains("Starting service"), "the lifecycle lines this test is about are logged")
+        #expect(!child.log.contains(secret))
+        #expect(!child.log.contains(Self.adminKey))
+    }
+
     /// A PostgreSQL URL's password never reaches the output, even when the store cannot be opened.
     @Test func storeURLPasswordIsNotPrinted() async throws {
         let child = try await ServerProcess(arguments: [
