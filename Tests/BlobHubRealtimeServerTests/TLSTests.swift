@@ -56,6 +56,23 @@ import Testing
         }
     }
 
+    /// A peer that opens TCP to the TLS port and never starts the TLS handshake is dropped by the handshake timeout.
+    @Test func peerThatNeverStartsTLSIsDropped() async throws {
+        try await withTemporaryDirectory { directory in
+            let certificate = try SelfSignedCertificate.make(in: directory)
+            try await withTestServer({ configuration in
+                configuration.tlsCertPath = certificate.certificatePath
+                configuration.tlsKeyPath = certificate.keyPath
+                configuration.handshakeTimeout = .milliseconds(300)
+            }) { (server: TestServerHandle) async throws in
+                let silent = try await RawSocket.connect(port: server.port)
+                let connectedAt = ContinuousClock.now
+                try await silent.waitForEOF(timeout: .seconds(5))
+                #expect(ContinuousClock.now - connectedAt >= .milliseconds(250))
+            }
+        }
+    }
+
     @Test func clientThatDoesNotTrustTheCertificateIsRefused() async throws {
         try await withTLSServer { server, _ in
             try await withTemporaryDirectory { other in
