@@ -36,6 +36,10 @@ public final class MemoryStore: RealtimeStore {
         self.observer.set(observer)
     }
 
+    /// Single node: only this node changes the registry, so there is nothing to observe. (Required rather than
+    /// defaulted in the protocol so that a wrapping store cannot forget to forward it.)
+    public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {}
+
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         return try state.withLock { state throws -> [AppendResult] in

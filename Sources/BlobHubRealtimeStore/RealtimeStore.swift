@@ -50,11 +50,6 @@ public protocol RealtimeStore: Sendable {
     func close() async throws
 }
 
-extension RealtimeStore {
-    /// Single-node stores: only this node changes the registry, so there is nothing to observe.
-    public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {}
-}
-
 /// An event that passed validation, with its keys de-duplicated and encoded. Shared by the stores.
 struct ValidatedEvent: Sendable {
     var event: NewEvent

@@ -96,6 +96,10 @@ public final class SQLiteStore: RealtimeStore {
         self.observer.set(observer)
     }
 
+    /// Single node: only this node changes the registry, so there is nothing to observe. (Required rather than
+    /// defaulted in the protocol so that a wrapping store cannot forget to forward it.)
+    public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {}
+
     // MARK: - Events
 
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {

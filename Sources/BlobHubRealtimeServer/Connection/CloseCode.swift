@@ -1,5 +1,5 @@
 /// WebSocket close codes the server sends (SPEC §5.4, plus RFC 6455's protocol error).
-public enum CloseCode: UInt16, Sendable {
+public enum CloseCode: UInt16, Sendable, CaseIterable {
     case normal = 1000
     case goingAway = 1001
     case protocolError = 1002

@@ -28,12 +28,14 @@ struct DemoService: Service {
         let apiKey = try await seed()
         let token = try await TokenMinter.mintHS256(secret: jwtSecret, userID: Self.userID, ttl: .seconds(24 * 3600))
         let host = server.configuration.host == "0.0.0.0" ? "127.0.0.1" : server.configuration.host
-        let base = "http://\(host):\(port)"
+        // With --tls-cert/--tls-key the same port speaks only TLS.
+        let secure = server.configuration.tlsCertPath != nil
+        let base = "\(secure ? "https" : "http")://\(host):\(port)"
         let link = "\(base)/console#token=\(token)&scope=revision&scope_id=\(Self.revisionID)&target=session&target_id=\(Self.sessionID)"
         print("""
 
             BlobHub Realtime demo is running.
-              WebSocket:     ws://\(host):\(port)/v1
+              WebSocket:     \(secure ? "wss" : "ws")://\(host):\(port)/v1
               Console:       \(link)
               Bearer token:  \(token)
               API key:       \(apiKey)

@@ -7,8 +7,11 @@ struct DispatchEvent: Sendable {
     let type: String
     let keys: [SubscriptionKey]
     let json: [UInt8]
+    /// When the commit reached the node (`NIODeadline` uptime ns): the start of the delivery latency.
+    let committedAt: UInt64
 
-    init(_ stored: StoredEvent) {
+    init(_ stored: StoredEvent, committedAt: UInt64) {
+        self.committedAt = committedAt
         offset = stored.offset
         type = stored.type
         keys = stored.keys.compactMap(RoutingKey.parse)

@@ -9,6 +9,11 @@ final class FanoutShard {
     private var subscribers: [SubscriptionKey: [ObjectIdentifier: WebSocketConnectionHandler]] = [:]
     private(set) var subscriptionCount = 0
     let allocator = ByteBufferAllocator()
+    private let metrics: ServerMetrics
+
+    init(metrics: ServerMetrics) {
+        self.metrics = metrics
+    }
 
     func add(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler) {
         if subscribers[key, default: [:]].updateValue(handler, forKey: ObjectIdentifier(handler)) == nil {
@@ -27,19 +32,30 @@ final class FanoutShard {
 
     /// Delivers committed events. Frames are encoded once per distinct subscription prefix and event;
     /// each connection is flushed once per call, however many events it received.
+    ///
+    /// Metrics cost nothing per frame: deliveries are counted here and added once per batch, and the
+    /// latency is sampled once per event that reached anyone on this loop (not once per recipient).
     func deliver(_ events: [DispatchEvent]) {
         var frames = FrameCache(allocator: allocator)
+        var delivered = 0
         for event in events {
             frames.reset()
+            var recipients = 0
             for key in event.keys {
                 guard let handlers = subscribers[key] else { continue }
-                for handler in handlers.values {
-                    handler.deliver(event, key: key, frames: &frames, unflushed: &unflushed)
+                for handler in handlers.values where handler.deliver(event, key: key, frames: &frames, unflushed: &unflushed) {
+                    recipients += 1
                 }
+            }
+            if recipients > 0 {
+                delivered += recipients
+                let now = NIODeadline.now().uptimeNanoseconds
+                metrics.deliveryLatency(nanoseconds: Int64(now &- event.committedAt))
             }
         }
         for handler in unflushed { handler.flushDeferred() }
         unflushed.removeAll(keepingCapacity: unflushed.count < 4096)
+        if delivered > 0 { metrics.delivered(delivered) }
     }
 }
 

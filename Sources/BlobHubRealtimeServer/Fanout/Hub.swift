@@ -38,12 +38,17 @@ final class Hub: Sendable {
     }
 
     private let shards = Mutex<[ObjectIdentifier: ShardHandle]>([:])
+    private let metrics: ServerMetrics
+
+    init(metrics: ServerMetrics) {
+        self.metrics = metrics
+    }
 
     /// The shard of `loop`; call on that loop.
     func shard(on loop: any EventLoop) -> FanoutShard {
         let handle = shards.withLock { shards in
             if let handle = shards[ObjectIdentifier(loop)] { return handle }
-            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(FanoutShard(), eventLoop: loop), pending: PendingEvents())
+            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(FanoutShard(metrics: metrics), eventLoop: loop), pending: PendingEvents())
             shards[ObjectIdentifier(loop)] = handle
             return handle
         }
@@ -58,7 +63,10 @@ final class Hub: Sendable {
     /// they were handed to its connection.
     func dispatch(_ stored: [StoredEvent]) {
         guard !stored.isEmpty else { return }
-        let events = stored.map(DispatchEvent.init)
+        // The store acknowledges the publish right after this call: delivery latency starts here.
+        let committedAt = NIODeadline.now().uptimeNanoseconds
+        let events = stored.map { DispatchEvent($0, committedAt: committedAt) }
+        metrics.published(events.count)
         let handles = shards.withLock { Array($0.values) }
         for handle in handles where handle.pending.add(events) {
             handle.loop.execute { handle.shard.value.deliver(handle.pending.take()) }

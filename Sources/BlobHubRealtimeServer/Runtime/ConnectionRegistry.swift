@@ -40,6 +40,11 @@ public final class ConnectionRegistry: Sendable {
         for handle in handles { handle.close(code) }
     }
 
+    /// The open connections right now (drain closes them in batches).
+    func handles() -> [Handle] {
+        state.withLock { Array($0.values) }
+    }
+
     /// Closes every connection with `code` on its own event loop.
     func closeAll(_ code: CloseCode) {
         let handles = state.withLock { Array($0.values) }

@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 
 /// Runs first on graceful shutdown (it is the last service of the group): marks the node as
-/// draining (readiness 503, upgrades refused), closes every WebSocket with 1001 and waits for them
-/// to go, bounded by the drain timeout. The HTTP server stops after it.
+/// draining (readiness 503, upgrades refused), closes every WebSocket with 1001 in batches spread
+/// over half the drain timeout (`DrainPlan`: no reconnect storm) and waits for them to go, bounded
+/// by the drain timeout. The HTTP server stops after it.
 struct DrainService: Service {
     let nodeState: NodeState
     let registry: ConnectionRegistry
@@ -22,9 +23,17 @@ struct DrainService: Service {
         nodeState.beginDraining()
         let open = registry.count
         logger.info("draining", metadata: ["connections": "\(open)"])
-        registry.closeAll(.goingAway)
+        // Connections opened before draining began but registered after the snapshot below are few;
+        // the HTTP server's quiesce closes them with 1001 too.
+        let handles = registry.handles()
+        let plan = DrainPlan(connections: handles.count, drainTimeout: drainTimeout)
+        let start = ContinuousClock.now
+        for (index, batch) in plan.split(handles).enumerated() {
+            if index > 0 { try? await Task.sleep(until: start + plan.step * index) }
+            for handle in batch { handle.close(.goingAway) }
+        }
         // Leave part of the window for the HTTP server's own shutdown.
-        let deadline = ContinuousClock.now + drainTimeout * 0.8
+        let deadline = start + drainTimeout * 0.8
         while registry.count > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }

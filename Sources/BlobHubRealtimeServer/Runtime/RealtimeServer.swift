@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
@@ -24,7 +25,10 @@ public final class RealtimeServer: Sendable {
     private let apiKeys: any APIKeyResolver
     let store: any RealtimeStore
     let registry: RegistryService
-    let hub = Hub()
+    let hub: Hub
+    /// This node's metrics, served at `/metrics` (its own registry: no global state).
+    public let metrics: ServerMetrics
+    private let tls: NIOSSLContext?
     /// Cluster mode: applies registry changes made on other nodes.
     private let registrySync: RegistrySyncService
     private let boundPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
@@ -34,14 +38,15 @@ public final class RealtimeServer: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger, apiKeys: (any APIKeyResolver)? = nil) async throws {
         self.configuration = configuration
         self.logger = logger
-        if configuration.tlsCertPath != nil || configuration.tlsKeyPath != nil {
-            // Refuse rather than silently serve plain text to someone who asked for TLS.
-            throw ServerStartError("--tls-cert/--tls-key: TLS is not implemented yet; terminate TLS in a reverse proxy")
-        }
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        self.hub = Hub(metrics: metrics)
+        self.tls = try TLSContextLoader.load(certificatePath: configuration.tlsCertPath, keyPath: configuration.tlsKeyPath)
         do {
-            self.store = try await StoreFactory.open(configuration.store)
+            self.store = MeasuredStore(base: try await StoreFactory.open(configuration.store), metrics: metrics)
         } catch {
-            throw ServerStartError("--store: \(error)")
+            // The message may quote the store URL: never print its password.
+            throw ServerStartError(SecretRedaction.redactingURLPasswords("--store: \(error)"))
         }
         self.registry = try await RegistryService(store: store)
         self.apiKeys = apiKeys ?? RegistryAPIKeys(registry: registry)
@@ -112,19 +117,24 @@ public final class RealtimeServer: Sendable {
             logger: logger,
             hub: hub,
             registry: registry,
-            store: store
+            store: store,
+            metrics: metrics
         )
         let gate = UpgradeGate(
             authenticator: Authenticator(bearer: verifier, apiKeys: apiKeys),
             connections: connections,
             nodeState: nodeState,
             maxConnections: configuration.maxConnections,
-            allowedOrigins: Set(configuration.allowedOrigins)
+            allowedOrigins: Set(configuration.allowedOrigins),
+            metrics: metrics
         )
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
         ConsolePage.add(to: router)
+        MetricsRoute.add(to: router, metrics: metrics) { [self] in
+            metrics.sample(connections: connections.count, subscriptions: await hub.subscriptionCount())
+        }
         let publisher = PublishService(store: store, registry: registry)
         let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
         PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)
@@ -138,8 +148,9 @@ public final class RealtimeServer: Sendable {
             )
         )
 
+        let tls = self.tls
         let server = HTTPServerBuilder { responder in
-            RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil)
+            RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil, tls: tls)
         }
         let application = Application(
             router: router,
@@ -147,7 +158,9 @@ public final class RealtimeServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [self] channel in
                 listening(on: channel.localAddress?.port ?? configuration.port)
-                logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(channel.localAddress?.port ?? 0)"])
+                logger.info("listening", metadata: [
+                    "host": "\(configuration.host)", "port": "\(channel.localAddress?.port ?? 0)", "tls": "\(tls != nil)",
+                ])
             },
             logger: logger
         )

@@ -6,6 +6,8 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOSSL
+import Foundation
 
 /// What became of a new TCP connection after its first request.
 enum NegotiatedChannel: Sendable {
@@ -23,26 +25,34 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let negotiated: EventLoopFuture<NegotiatedChannel>
         let channel: any Channel
+        let connectionID: String
     }
 
     let responder: HTTPChannelHandler.Responder
     let gate: UpgradeGate
     let services: ConnectionServices
     let idleTimeout: Duration?
+    /// `--tls-cert`/`--tls-key`: TLS is the first handler of every connection (https and wss).
+    let tls: NIOSSLContext?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             if let size = services.configuration.socketSendBufferBytes {
                 try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
             }
+            if let tls {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+            }
+            let connectionID = UUID().uuidString.lowercased()
             let decision = NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = WebSocketUpgrader(gate: gate, services: services, decision: decision)
+            let upgrader = WebSocketUpgrader(gate: gate, services: services, decision: decision, connectionID: connectionID)
             let idleTimeout = self.idleTimeout
+            let secure = tls != nil
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<NegotiatedChannel>(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
@@ -62,15 +72,20 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout))
             try channel.pipeline.syncOperations.addHandler(guardHandler)
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let headErrors = RequestHeadErrorHandler()
+            try channel.pipeline.syncOperations.addHandler(headErrors)
             // Once the first request is understood, the connection belongs to HTTP or WebSocket handling.
             negotiated.whenComplete { _ in
                 channel.pipeline.removeHandler(guardHandler, promise: nil)
+                channel.pipeline.removeHandler(headErrors, promise: nil)
             }
-            return Value(negotiated: negotiated, channel: channel)
+            return Value(negotiated: negotiated, channel: channel, connectionID: connectionID)
         }
     }
 
     func handle(value: Value, logger: Logger) async {
+        var logger = logger
+        logger[metadataKey: "connection_id"] = .string(value.connectionID)
         do {
             switch try await value.negotiated.get() {
             case .webSocket:
@@ -78,6 +93,8 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             case .http(let asyncChannel):
                 await handleHTTP(asyncChannel: asyncChannel, logger: logger)
             case .refused(let asyncChannel, let rejection):
+                // Never the request's headers: they may hold the credential that was refused.
+                logger.debug("upgrade refused", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)"])
                 try await Self.refuse(asyncChannel, rejection)
             }
         } catch {

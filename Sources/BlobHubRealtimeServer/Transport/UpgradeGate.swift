@@ -21,6 +21,7 @@ struct UpgradeGate: Sendable {
     let nodeState: NodeState
     let maxConnections: Int
     let allowedOrigins: Set<String>
+    let metrics: ServerMetrics
 
     static func isRealtimePath(_ uri: String) -> Bool {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -49,6 +50,15 @@ struct UpgradeGate: Sendable {
 
     /// Full decision: the authenticated client, or the HTTP answer that refuses the upgrade.
     func decide(_ head: HTTPRequestHead) async -> Result<AuthenticatedClient, UpgradeRejection> {
+        let result = await authorize(head)
+        switch result {
+        case .success: metrics.handshake(.accepted)
+        case .failure(let rejection): metrics.handshake(HandshakeOutcome(rejection: Int(rejection.status.code)))
+        }
+        return result
+    }
+
+    private func authorize(_ head: HTTPRequestHead) async -> Result<AuthenticatedClient, UpgradeRejection> {
         if let rejection = precheck(head) { return .failure(rejection) }
         do {
             switch try await authenticator.authenticate(headers: head.headers) {

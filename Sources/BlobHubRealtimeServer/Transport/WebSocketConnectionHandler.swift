@@ -17,6 +17,7 @@ struct ConnectionServices: Sendable {
     let hub: Hub
     let registry: RegistryService
     let store: any RealtimeStore
+    let metrics: ServerMetrics
 }
 
 /// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop.
@@ -164,6 +165,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             case .open:
                 // Answer the client's close, then hang up once the answer is out.
                 state = .closing
+                services.metrics.closed(.normal)
                 writeAndClose(ServerFrame.close(code: CloseCode.normal.rawValue, reason: CloseCode.normal.reason))
             case .closing:
                 // The client acknowledged our close.
@@ -286,10 +288,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     // MARK: Subscriptions and delivery
 
     /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
+    /// True when the event was handed to this connection (sent, or held behind a running replay).
     /// A connection that wrote a frame is added to `unflushed` once; the shard flushes it after the batch.
-    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) {
-        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return }
-        if !replayedThrough.isEmpty, let replayed = replayedThrough[key], event.offset <= replayed { return }
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) -> Bool {
+        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return false }
+        if !replayedThrough.isEmpty, let replayed = replayedThrough[key], event.offset <= replayed { return false }
         let frame = frames.frame(prefix: subscription.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
@@ -298,6 +301,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             flushScheduled = true
             unflushed.append(self)
         }
+        return true
     }
 
     /// The shard's end-of-batch flush (see `deliver`).
@@ -341,6 +345,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                     let frame = DeliveryFrame.make(prefix: subscription.prefix, offset: event.offset, json: event.json, allocator: allocator)
                     merged.append((event.offset, key, frame))
                 }
+                let replayed = merged.count - held.count
+                if replayed > 0 { services.metrics.replayed(replayed) }
             }
             merged.sort { $0.offset < $1.offset }
             if let last = result.events.last?.offset {
@@ -413,6 +419,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     func close(_ code: CloseCode) {
         guard state == .open, let context else { return }
         state = .closing
+        services.metrics.closed(code)
         logger.debug("closing", metadata: ["code": "\(code.rawValue)"])
         inbox.removeAll()
         outbox.removeAll()

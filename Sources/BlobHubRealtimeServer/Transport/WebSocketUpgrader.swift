@@ -21,11 +21,14 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
     private let services: ConnectionServices
     /// Where the decision is kept between the 101 response and the pipeline change (same event loop).
     private let decision: NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>
+    /// The TCP connection's id, kept by the WebSocket so every log line of the connection carries it.
+    private let connectionID: String
 
-    init(gate: UpgradeGate, services: ConnectionServices, decision: NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>) {
+    init(gate: UpgradeGate, services: ConnectionServices, decision: NIOLoopBoundBox<Result<AuthenticatedClient, UpgradeRejection>?>, connectionID: String) {
         self.gate = gate
         self.services = services
         self.decision = decision
+        self.connectionID = connectionID
     }
 
     struct Refused: Error {}
@@ -52,7 +55,7 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
             guard case .success(let client) = decision.value else { throw Refused() }
             decision.value = nil
             let maxFrame = max(services.configuration.maxMessageBytes, 125)
-            let handler = WebSocketConnectionHandler(services: services, principal: client.principal, connectionID: UUID().uuidString.lowercased())
+            let handler = WebSocketConnectionHandler(services: services, principal: client.principal, connectionID: connectionID)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrame)))
             try channel.pipeline.syncOperations.addHandler(handler)
             return .webSocket

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A TCP connection to the server under test, byte for byte: tests write exactly what they mean,
 /// including malformed HTTP and WebSocket frames a real client library would refuse to send.
@@ -33,12 +34,16 @@ final class RawSocket: Sendable {
         self.inbox = inbox
     }
 
-    static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawSocket {
+    /// `tls`: speak TLS (https/wss) to the server, which must present a certificate for `serverHostname`.
+    static func connect(port: Int, host: String = "127.0.0.1", tls: NIOSSLContext? = nil, serverHostname: String = "localhost") async throws -> RawSocket {
         let inbox = ByteInbox()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox))
                 }
             }

@@ -2,6 +2,7 @@ import BlobHubRealtimeAuth
 @testable import BlobHubRealtimeServer
 import Foundation
 import Logging
+import NIOSSL
 
 /// Secrets used by the tests' servers.
 enum TestSecrets {
@@ -36,6 +37,8 @@ func withTestServer<T>(
 struct TestServerHandle: Sendable {
     let server: RealtimeServer
     let port: Int
+    /// Set for a TLS server: HTTP and WebSocket helpers then speak TLS trusting the test's certificate.
+    var clientTLS: NIOSSLContext? = nil
 
     func token(user: String = "user-1", ttl: Duration = .seconds(3600), now: Date = Date(), extraClaims: [String: String] = [:]) async throws -> String {
         try await TokenMinter.mintHS256(secret: TestSecrets.jwtSecret, userID: user, ttl: ttl, now: now, extraClaims: extraClaims)
@@ -43,7 +46,7 @@ struct TestServerHandle: Sendable {
 
     /// A connected, not yet initialized WebSocket authenticated as `user`.
     func connect(user: String = "user-1") async throws -> TestWebSocket {
-        try await TestWebSocket.connect(port: port, headers: [("Authorization", "Bearer \(try await token(user: user))")])
+        try await TestWebSocket.connect(port: port, headers: [("Authorization", "Bearer \(try await token(user: user))")], tls: clientTLS)
     }
 
     /// A connected and initialized WebSocket.
@@ -54,7 +57,7 @@ struct TestServerHandle: Sendable {
     }
 
     func http(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPResponseHead {
-        let socket = try await RawSocket.connect(port: port)
+        let socket = try await RawSocket.connect(port: port, tls: clientTLS)
         defer { Task { await socket.close() } }
         return try await socket.request(method, path, headers: headers, body: body)
     }

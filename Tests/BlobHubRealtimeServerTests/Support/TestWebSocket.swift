@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOSSL
 
 /// One frame as the server sent it.
 struct ReceivedFrame: Sendable, Equatable {
@@ -77,8 +78,8 @@ struct TestWebSocket: Sendable {
     enum HandshakeFailed: Error { case status(HTTPResponseHead) }
 
     /// Performs the opening handshake; returns the response whatever its status.
-    static func handshake(port: Int, path: String = "/v1", headers: [(String, String)]) async throws -> (RawSocket, HTTPResponseHead) {
-        let socket = try await RawSocket.connect(port: port)
+    static func handshake(port: Int, path: String = "/v1", headers: [(String, String)], tls: NIOSSLContext? = nil) async throws -> (RawSocket, HTTPResponseHead) {
+        let socket = try await RawSocket.connect(port: port, tls: tls)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         var all: [(String, String)] = [
             ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13"),
@@ -93,8 +94,8 @@ struct TestWebSocket: Sendable {
     }
 
     /// Opens a WebSocket that must be accepted (101).
-    static func connect(port: Int, path: String = "/v1", headers: [(String, String)]) async throws -> TestWebSocket {
-        let (socket, head) = try await handshake(port: port, path: path, headers: headers)
+    static func connect(port: Int, path: String = "/v1", headers: [(String, String)], tls: NIOSSLContext? = nil) async throws -> TestWebSocket {
+        let (socket, head) = try await handshake(port: port, path: path, headers: headers, tls: tls)
         guard head.status == 101 else {
             await socket.close()
             throw HandshakeFailed.status(head)

@@ -1,0 +1,62 @@
+import BlobHubRealtimeStore
+
+/// The node's store with every call timed into `blobhub_realtime_store_latency_seconds{operation}`.
+///
+/// A decorator, so the stores themselves stay free of metrics and every engine is measured the same way.
+struct MeasuredStore: RealtimeStore {
+    let base: any RealtimeStore
+    let metrics: ServerMetrics
+
+    var epoch: String { base.epoch }
+
+    func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
+        base.setCommitObserver(observer)
+    }
+
+    func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {
+        base.setRegistryObserver(observer)
+    }
+
+    func append(_ events: [NewEvent]) async throws -> [AppendResult] {
+        try await timed(.append) { try await base.append(events) }
+    }
+
+    func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await timed(.eventsByKey) { try await base.events(withKey: key, after: after, limit: limit) }
+    }
+
+    func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await timed(.events) { try await base.events(after: after, limit: limit) }
+    }
+
+    func headOffset() async throws -> Int64 {
+        try await timed(.headOffset) { try await base.headOffset() }
+    }
+
+    func prunedThrough() async throws -> Int64 {
+        try await timed(.prunedThrough) { try await base.prunedThrough() }
+    }
+
+    func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
+        try await timed(.prune) { try await base.prune(policy, nowMs: nowMs) }
+    }
+
+    func registryRows() async throws -> [RegistryRow] {
+        try await timed(.registryRows) { try await base.registryRows() }
+    }
+
+    func persist(_ diff: RegistryDiff) async throws {
+        try await timed(.persist) { try await base.persist(diff) }
+    }
+
+    func isHealthy() async -> Bool { await base.isHealthy() }
+
+    func close() async throws { try await base.close() }
+
+    /// Failed calls are timed too: a slow failure is what an operator needs to see.
+    private func timed<T>(_ operation: StoreOperation, _ body: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { metrics.storeOperation(operation, took: ContinuousClock.now - start) }
+        return try await body()
+    }
+}

@@ -1,0 +1,171 @@
+@testable import BlobHubRealtimeServer
+import Foundation
+import NIOCore
+import Testing
+
+/// `GET /metrics`: Prometheus text scraped over HTTP and parsed; values follow real connections,
+/// subscriptions, publishes and closes. Every test server has its own registry.
+@Suite struct MetricsTests {
+    typealias Name = ServerMetrics.Name
+
+    @Test func exposesEveryMetricInPrometheusTextFormat() async throws {
+        try await withPlatform(seed: false) { (server: TestServerHandle) async throws in
+            let response = try await server.http("GET", "/metrics")
+            #expect(response.status == 200)
+            #expect(response.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+            let scrape = try MetricsScrape.parse(response.bodyText)
+            #expect(scrape[Name.connections] == 0)
+            #expect(scrape[Name.subscriptions] == 0)
+            for outcome in HandshakeOutcome.allCases { #expect(scrape[Name.handshakes, [("outcome", outcome.rawValue)]] == 0) }
+            for code in CloseCode.allCases { #expect(scrape[Name.closes, [("code", String(code.rawValue))]] == 0) }
+            for name in [Name.eventsPublished, Name.eventsDelivered, Name.eventsReplayed, Name.queueOverflows] {
+                #expect(scrape[name] == 0, "\(name)")
+            }
+            #expect(scrape[Name.deliveryLatency + "_count"] == 0)
+            #expect(scrape.value(Name.storeLatency + "_count", [("operation", "append")]) != nil)
+            #expect(response.bodyText.contains("# TYPE \(Name.deliveryLatency) histogram"))
+        }
+    }
+
+    @Test func connectionsHandshakesSubscriptionsAndClosesMove() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let first = try await server.connectInitialized()
+            let second = try await server.connectInitialized()
+            let (refused, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", "Bearer not-a-token")])
+            #expect(head.status == 401)
+            await refused.close()
+            let (missing, missingHead) = try await TestWebSocket.handshake(port: server.port, path: "/elsewhere", headers: [])
+            #expect(missingHead.status == 404)
+            await missing.close()
+            _ = try await first.subscribe(sessionParams())
+            _ = try await second.subscribe(sessionParams())
+            _ = try await second.subscribe(sessionParams(session: "other-session"), id: 101)
+
+            let open = try await server.scrapeMetrics()
+            #expect(open[Name.connections] == 2)
+            #expect(open[Name.subscriptions] == 3)
+            #expect(open[Name.handshakes, [("outcome", "accepted")]] == 2)
+            #expect(open[Name.handshakes, [("outcome", "unauthorized")]] == 1)
+            #expect(open[Name.handshakes, [("outcome", "not_found")]] == 1)
+
+            // The client closes (answered 1000); the server closes the other one (4008 is not at play: use a close by the client).
+            try await first.sendRaw(ClientFrame.encode(opcode: 0x8, payload: [0x03, 0xE8]))
+            #expect(try await first.expectClose() == 1000)
+            let afterClose = try await server.scrapeMetrics(until: { $0[Name.connections] == 1 && $0[Name.subscriptions] == 2 })
+            #expect(afterClose[Name.connections] == 1)
+            #expect(afterClose[Name.subscriptions] == 2)
+            #expect(afterClose[Name.closes, [("code", "1000")]] == 1)
+
+            // A binary frame makes the server close with 1003.
+            try await second.sendRaw(ClientFrame.encode(opcode: 0x2, payload: [1, 2, 3]))
+            #expect(try await second.expectClose() == 1003)
+            try await second.socket.waitForEOF()
+            let end = try await server.scrapeMetrics(until: { $0[Name.connections] == 0 })
+            #expect(end[Name.connections] == 0)
+            #expect(end[Name.subscriptions] == 0)
+            #expect(end[Name.closes, [("code", "1003")]] == 1)
+            #expect(end[Name.closes, [("code", "1001")]] == 0)
+        }
+    }
+
+    /// `--max-connections`: the refused upgrade (503) is counted as `unavailable`, the open one as accepted.
+    @Test func fullNodeRefusalsAreCountedAsUnavailable() async throws {
+        try await withTestServer({ $0.maxConnections = 1 }) { (server: TestServerHandle) async throws in
+            let open = try await server.connect()
+            let (refused, head) = try await TestWebSocket.handshake(port: server.port, headers: [("Authorization", "Bearer \(try await server.token())")])
+            #expect(head.status == 503)
+            #expect(head.header("Retry-After") == "1")
+            await refused.close()
+            let scrape = try await server.scrapeMetrics()
+            #expect(scrape[Name.handshakes, [("outcome", "accepted")]] == 1)
+            #expect(scrape[Name.handshakes, [("outcome", "unavailable")]] == 1)
+            #expect(scrape[Name.connections] == 1)
+            await open.close()
+        }
+    }
+
+    @Test func eventsPublishedDeliveredReplayedAndLatencies() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let first = try await server.connectInitialized()
+            let second = try await server.connectInitialized()
+            _ = try await first.subscribe(sessionParams())
+            _ = try await second.subscribe(sessionParams())
+            // Seeding the registry already published core events: compare against a baseline.
+            let before = try await server.scrapeMetrics()
+
+            let batch = (1...3).map { sessionEvent("processor.output", id: "m-\($0)", execution: "e-1") }
+            let offsets = try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
+            #expect(offsets.count == 3)
+            _ = try await first.nextEvents(3)
+            _ = try await second.nextEvents(3)
+            let after = try await server.scrapeMetrics(until: { $0[Name.eventsDelivered] - before[Name.eventsDelivered] == 6 })
+            #expect(after[Name.eventsPublished] - before[Name.eventsPublished] == 3)
+            #expect(after[Name.eventsDelivered] - before[Name.eventsDelivered] == 6)
+            // One latency sample per event per event loop that delivered it, never one per recipient.
+            let samples = after[Name.deliveryLatency + "_count"] - before[Name.deliveryLatency + "_count"]
+            #expect(samples >= 3 && samples <= 6, "\(samples)")
+            #expect(after[Name.deliveryLatency + "_sum"] > before[Name.deliveryLatency + "_sum"])
+            #expect(after[Name.storeLatency + "_count", [("operation", "append")]] > before[Name.storeLatency + "_count", [("operation", "append")]])
+            #expect(after[Name.storeLatency + "_count", [("operation", "persist")]] >= 1)
+
+            // A republished id stores nothing new: published does not move.
+            _ = try await server.publishAccepted(sessionEvent("processor.output", id: "m-1", execution: "e-1"))
+            let republished = try await server.scrapeMetrics()
+            #expect(republished[Name.eventsPublished] == after[Name.eventsPublished])
+
+            // A resuming client gets the three again as a replay.
+            let third = try await server.connectInitialized()
+            let added = try await third.subscribe(sessionParams(extra: #","since":0"#))
+            #expect((added["result"] as? [String: Any])?["recovered"] as? Bool == true)
+            _ = try await third.nextEvents(3)
+            let replayed = try await server.scrapeMetrics(until: { $0[Name.eventsReplayed] == 3 })
+            #expect(replayed[Name.eventsReplayed] == 3)
+            #expect(replayed[Name.storeLatency + "_count", [("operation", "events_by_key")]] >= 1)
+            #expect(replayed[Name.eventsDelivered] == after[Name.eventsDelivered], "replays are counted apart from live deliveries")
+        }
+    }
+
+    /// `--send-queue-limit`: a reader that stalls is closed with 4013, counted as a queue overflow,
+    /// and the close frame reaches it once it reads again.
+    @Test func sendQueueOverflowClosesWith4013AndIsCounted() async throws {
+        try await withPlatform({ $0.sendQueueLimit = 8; $0.socketSendBufferBytes = 4096 }) { (server: TestServerHandle) async throws in
+            let slow = try await server.connectInitialized()
+            _ = try await slow.subscribe(sessionParams())
+            try await slow.socket.channel.setOption(ChannelOptions.autoRead, value: false).get()
+            try await slow.socket.channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096).get()
+            // Publish 50 KB rounds until the queue overflows (read in-process: no HTTP round trip), so the
+            // reader resumes well within the server's 2 s close grace.
+            let payload = String(repeating: "x", count: 10_000)
+            func overflows() throws -> Double {
+                try MetricsScrape.parse(String(decoding: server.server.metrics.exposition(), as: UTF8.self))[Name.queueOverflows]
+            }
+            var round = 0
+            while try overflows() == 0, round < 40 {
+                let batch = (0..<5).map { _ in sessionEvent("processor.output", id: "q-\(round)-\(UUID())", extra: #""data":"\#(payload)""#) }
+                try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
+                round += 1
+                for _ in 0..<10 where try overflows() == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(try overflows() == 1, "no overflow after \(round) rounds")
+            // Reading again at once (within the 2 s close grace) drains what was in flight, then the close frame.
+            // A roomy receive buffer first: with the tiny one, the reopening TCP window crawls (zero-window probes).
+            try await slow.socket.channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20).get()
+            try await slow.socket.channel.setOption(ChannelOptions.autoRead, value: true).get()
+            var frames = 0
+            var code: UInt16?
+            do {
+                while code == nil {
+                    let frame = try await slow.nextFrame(timeout: .seconds(5))
+                    frames += 1
+                    if frame.opcode == 0x8 { code = frame.closeCode }
+                }
+            } catch {
+                Issue.record("no close frame after \(frames) frames (\(round) rounds published): \(error)")
+            }
+            #expect(code == 4013)
+            let scrape = try await server.scrapeMetrics(until: { $0[Name.queueOverflows] == 1 })
+            #expect(scrape[Name.queueOverflows] == 1)
+            #expect(scrape[Name.closes, [("code", "4013")]] == 1)
+        }
+    }
+}

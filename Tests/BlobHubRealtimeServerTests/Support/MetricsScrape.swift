@@ -1,0 +1,55 @@
+import Foundation
+
+/// One scrape of `/metrics`, parsed from the Prometheus text format: series (name plus labels, as
+/// written) → value. Comment lines are checked for form and skipped.
+struct MetricsScrape {
+    var series: [String: Double] = [:]
+
+    struct Malformed: Error { let line: String }
+
+    static func parse(_ text: String) throws -> MetricsScrape {
+        var scrape = MetricsScrape()
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("#") {
+                guard line.hasPrefix("# TYPE ") || line.hasPrefix("# HELP ") else { throw Malformed(line: String(line)) }
+                continue
+            }
+            // The value follows the last space (label values here never contain one).
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                throw Malformed(line: String(line))
+            }
+            scrape.series[String(line[..<space])] = value
+        }
+        return scrape
+    }
+
+    /// The value of `name{labels}`; nil when the series is absent.
+    func value(_ name: String, _ labels: [(String, String)] = []) -> Double? {
+        guard !labels.isEmpty else { return series[name] }
+        let rendered = labels.map { #"\#($0.0)="\#($0.1)""# }.joined(separator: ",")
+        return series["\(name){\(rendered)}"]
+    }
+
+    subscript(_ name: String, _ labels: [(String, String)] = []) -> Double {
+        value(name, labels) ?? .nan
+    }
+}
+
+extension TestServerHandle {
+    func scrapeMetrics() async throws -> MetricsScrape {
+        let response = try await http("GET", "/metrics")
+        guard response.status == 200 else { throw MetricsScrape.Malformed(line: "status \(response.status)") }
+        return try MetricsScrape.parse(response.bodyText)
+    }
+
+    /// Scrapes until `condition` holds (metrics move asynchronously), or returns the last scrape after `timeout`.
+    func scrapeMetrics(until condition: (MetricsScrape) -> Bool, timeout: Duration = .seconds(5)) async throws -> MetricsScrape {
+        let deadline = ContinuousClock.now + timeout
+        var scrape = try await scrapeMetrics()
+        while !condition(scrape), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            scrape = try await scrapeMetrics()
+        }
+        return scrape
+    }
+}
