@@ -120,6 +120,7 @@ public final class RealtimeServer: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
         ConsolePage.add(to: router)
+        APIDocuments.add(to: router)
         let publisher = PublishService(store: store, registry: registry)
         let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
         PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)
@@ -132,6 +133,8 @@ public final class RealtimeServer: Sendable {
                 stats: { [self] in await stats() }
             )
         )
+
+        MethodNotAllowedRoutes.add(to: router)
 
         let server = HTTPServerBuilder { responder in
             RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil)
