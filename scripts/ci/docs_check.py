@@ -478,7 +478,7 @@ def step_asyncapi(server):
 # ---------------------------------------------------------------------------------------------
 # 3. openapi.yaml with schemathesis
 
-def step_openapi(args, server):
+def step_openapi(args, server, directory):
     checks = ",".join([
         "not_a_server_error", "status_code_conformance", "content_type_conformance",
         "response_headers_conformance", "response_schema_conformance", "ignored_auth",
@@ -494,7 +494,8 @@ def step_openapi(args, server):
         log("WARNING: this build has no /metrics yet; schemathesis skips GET /metrics")
         command += ["--exclude-path", "/metrics"]
     log("schemathesis: " + " ".join(command))
-    result = subprocess.run(command, timeout=300)
+    # Run in the temporary directory: schemathesis keeps a cache of past failures in its working directory.
+    result = subprocess.run(command, timeout=300, cwd=directory)
     if result.returncode != 0:
         fail(f"schemathesis found failures (exit {result.returncode})")
     log("openapi: schemathesis found no failure")
@@ -520,7 +521,7 @@ def main():
             if args.only in (None, "asyncapi"):
                 step_asyncapi(server)
             if args.only in (None, "openapi"):
-                step_openapi(args, server)
+                step_openapi(args, server, directory)
         except BaseException:
             with open(os.path.join(directory, "server.log"), "rb") as f:
                 sys.stderr.write("---- server log (tail) ----\n" + f.read()[-4000:].decode(errors="replace") + "\n")
