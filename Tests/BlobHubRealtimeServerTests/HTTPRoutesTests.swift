@@ -35,6 +35,7 @@ import Testing
             for (method, path, allow) in [
                 ("DELETE", "/healthz", "GET"), ("TRACE", "/readyz", "GET"), ("GET", "/v1/events", "POST"),
                 ("PATCH", "/v1/admin/organizations/org-1", "PUT, DELETE"), ("PUT", "/v1/admin/api-keys", "GET, POST"), ("POST", "/v1", "GET"),
+                ("QUERY", "/healthz", "GET"), ("OPTIONS", "/v1/admin/stats", "GET"), ("GET", "/v1/admin/api-keys/key-1", "DELETE"),
             ] {
                 let response = try await server.http(method, path)
                 #expect(response.status == 405, "\(method) \(path)")

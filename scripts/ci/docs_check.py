@@ -61,6 +61,15 @@ def wait_until(what, predicate, timeout=30.0, interval=0.05):
     fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+CHILDREN = []  # example processes, killed on the way out whatever happens
+
+
+def spawn(command, **kwargs):
+    process = subprocess.Popen(command, **kwargs)
+    CHILDREN.append(process)
+    return process
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -263,9 +272,9 @@ def step_examples(args, server, directory, blocks):
     python_file = os.path.join(directory, "python_example.py")
     with open(python_file, "w") as f:
         f.write(blocks["python-subscribe"])
-    python = subprocess.Popen([os.path.join(args.venv, "bin", "python"), python_file], env=dict(env, STOP_AFTER="2"),
+    python = spawn([os.path.join(args.venv, "bin", "python"), python_file], env=dict(env, STOP_AFTER="2"),
                               stdout=subprocess.PIPE, text=True)
-    swift = subprocess.Popen([os.path.join(args.bin, "blobhub-realtime-example")], env=dict(env, STOP_AFTER=str(history + 2)),
+    swift = spawn([os.path.join(args.bin, "blobhub-realtime-example")], env=dict(env, STOP_AFTER=str(history + 2)),
                              stdout=subprocess.PIPE, text=True)
     python_out, swift_out = LineReader(python), LineReader(swift)
 
@@ -504,9 +513,11 @@ def step_openapi(args, server, directory):
     checks = ",".join([
         "not_a_server_error", "status_code_conformance", "content_type_conformance",
         "response_headers_conformance", "response_schema_conformance", "ignored_auth",
+        "unsupported_method", "negative_data_rejection",
     ])
     command = [
-        os.path.join(args.venv, "bin", "schemathesis"), "run", os.path.join(ROOT, "openapi.yaml"),
+        os.path.join(args.venv, "bin", "schemathesis"), "--config-file", os.path.join(ROOT, "scripts", "ci", "schemathesis.toml"),
+        "run", os.path.join(ROOT, "openapi.yaml"),
         "--url", server.base, "--header", f"Authorization: Bearer {ADMIN_KEY}",
         "--checks", checks, "--max-examples", str(args.max_examples), "--seed", "8",
         "--request-timeout", "10", "--no-color",
@@ -536,8 +547,8 @@ def main():
         blocks = example_blocks(f.read())
     with tempfile.TemporaryDirectory(prefix="blobhub-docs-") as directory:
         server = Server(os.path.join(args.bin, "blobhub-realtime"), directory)
-        server.start()
         try:
+            server.start()
             if args.only in (None, "examples", "asyncapi"):
                 step_examples(args, server, directory, blocks)
             if args.only in (None, "asyncapi"):
@@ -549,6 +560,9 @@ def main():
                 sys.stderr.write("---- server log (tail) ----\n" + f.read()[-4000:].decode(errors="replace") + "\n")
             raise
         finally:
+            for child in CHILDREN:
+                if child.poll() is None:
+                    child.kill()
             server.stop()
     log("all documentation checks passed")
 

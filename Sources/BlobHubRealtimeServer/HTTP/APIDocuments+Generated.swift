@@ -111,14 +111,23 @@ components:
           $ref: "#/components/schemas/OptionalId"
         session_id:
           $ref: "#/components/schemas/OptionalId"
-        execution_id:
-          $ref: "#/components/schemas/OptionalId"
-        blob_id:
-          $ref: "#/components/schemas/OptionalId"
-        organization_id:
-          $ref: "#/components/schemas/OptionalId"
-        user_id:
-          $ref: "#/components/schemas/OptionalId"
+      # Which ids are routing ids (and so validated) depends on session_id (docs/protocol.md, "Routing").
+      if:
+        required: [session_id]
+        properties:
+          session_id: { type: string }
+      then:
+        properties:
+          execution_id:
+            $ref: "#/components/schemas/OptionalId"
+      else:
+        properties:
+          blob_id:
+            $ref: "#/components/schemas/OptionalId"
+          organization_id:
+            $ref: "#/components/schemas/OptionalId"
+          user_id:
+            $ref: "#/components/schemas/OptionalId"
     PublishAccepted:
       type: object
       required: [events]
@@ -725,7 +734,9 @@ paths:
           description: OpenAPI 3.1 in YAML.
           content:
             application/yaml:
-              schema: { type: string }
+              schema:
+                type: object
+                description: The YAML document (an object once parsed).
   /asyncapi.yaml:
     get:
       tags: [documents]
@@ -737,7 +748,9 @@ paths:
           description: AsyncAPI 3.0 in YAML.
           content:
             application/yaml:
-              schema: { type: string }
+              schema:
+                type: object
+                description: The YAML document (an object once parsed).
 
 """#
     /// The bytes of `asyncapi.yaml`.

@@ -118,6 +118,7 @@ public final class RealtimeServer: Sendable {
         )
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
         ConsolePage.add(to: router)
         APIDocuments.add(to: router)
@@ -133,8 +134,6 @@ public final class RealtimeServer: Sendable {
                 stats: { [self] in await stats() }
             )
         )
-
-        MethodNotAllowedRoutes.add(to: router)
 
         let server = HTTPServerBuilder { responder in
             RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil)
