@@ -293,21 +293,25 @@ components:
       name: org_id
       in: path
       required: true
+      example: org-1
       schema: { $ref: "#/components/schemas/Id" }
     blobId:
       name: blob_id
       in: path
       required: true
+      example: blob-1
       schema: { $ref: "#/components/schemas/Id" }
     revisionId:
       name: revision_id
       in: path
       required: true
+      example: rev-1
       schema: { $ref: "#/components/schemas/Id" }
     userId:
       name: user_id
       in: path
       required: true
+      example: user-1
       schema: { $ref: "#/components/schemas/Id" }
     keyId:
       name: key_id
