@@ -428,6 +428,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/MemberBody" }
+            example: { "role": "read" }
       responses:
         "200":
           description: The stored membership.
@@ -460,6 +461,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/BlobBody" }
+            example: { "organization_id": "org-1", "type": "workflow", "visibility": "private" }
       responses:
         "200":
           description: The stored blob.
@@ -493,6 +495,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/MemberBody" }
+            example: { "role": "read" }
       responses:
         "200":
           description: The stored membership.
@@ -525,6 +528,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/RevisionBody" }
+            example: { "blob_id": "blob-1", "phase": "draft" }
       responses:
         "200":
           description: The stored revision.
@@ -555,6 +559,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/APIKeyBody" }
+            example: { "user_id": "user-1", "target": "orgs", "target_id": "org-1", "role": "read" }
       responses:
         "201":
           description: The key, with its secret.
@@ -616,6 +621,7 @@ paths:
         content:
           application/json:
             schema: { $ref: "#/components/schemas/TokenBody" }
+            example: { "user_id": "user-1", "ttl_seconds": 3600 }
       responses:
         "200":
           description: The token.
