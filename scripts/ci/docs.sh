@@ -10,9 +10,9 @@ cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
 VENV=.build-docs-venv
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "websockets>=14" "schemathesis>=4,<5" jsonschema pyyaml
+if ! "$VENV/bin/python" -c "import websockets, schemathesis, jsonschema, yaml, openapi_spec_validator" 2>/dev/null; then
+  python3 -m venv "$VENV" || { echo "docs.sh: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+  "$VENV/bin/pip" install -q "websockets>=14" "schemathesis>=4,<5" jsonschema pyyaml openapi-spec-validator
 fi
 
 scripts/generate-api-documents.sh --check

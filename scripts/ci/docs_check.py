@@ -344,6 +344,7 @@ class AsyncAPI:
             self.document = yaml.safe_load(f)
         self.registry = Registry().with_resource("urn:asyncapi", DRAFT7.create_resource(self.document))
         self.check_references(self.document)
+        self.check_operations()
         self.server_messages = [m for m in self.document["components"]["messages"] if not m.endswith("Request")]
         self.validated = set()
 
@@ -358,6 +359,25 @@ class AsyncAPI:
         elif isinstance(node, list):
             for value in node:
                 self.check_references(value)
+
+    def check_operations(self):
+        """AsyncAPI 3.0 rules no JSON Schema here checks: an operation's (and its reply's) messages are
+        messages of its channel, actions are send/receive, every message has a payload."""
+        if self.document.get("asyncapi") != "3.0.0":
+            fail("asyncapi.yaml: asyncapi must be 3.0.0")
+        for name, operation in self.document["operations"].items():
+            if operation.get("action") not in ("send", "receive"):
+                fail(f"asyncapi.yaml: operation {name} has action {operation.get('action')!r}")
+            for part in (operation, operation.get("reply") or {}):
+                if not part:
+                    continue
+                channel = part["channel"]["$ref"]
+                for message in part.get("messages", []):
+                    if not message["$ref"].startswith(channel + "/messages/"):
+                        fail(f"asyncapi.yaml: operation {name} uses {message['$ref']}, not a message of {channel}")
+        for name, message in self.document["components"]["messages"].items():
+            if "payload" not in message:
+                fail(f"asyncapi.yaml: message {name} has no payload")
 
     def errors(self, message_name, payload):
         validator = jsonschema.Draft7Validator({"$ref": f"urn:asyncapi#/components/messages/{message_name}/payload"},
@@ -510,6 +530,11 @@ def step_asyncapi(server):
 # 3. openapi.yaml with schemathesis
 
 def step_openapi(args, server, directory):
+    # The document itself first: OpenAPI 3.1 structure and references.
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.readers import read_from_filename
+    validate(read_from_filename(os.path.join(ROOT, "openapi.yaml"))[0])
+    log("openapi.yaml is a valid OpenAPI 3.1 document")
     checks = ",".join([
         "not_a_server_error", "status_code_conformance", "content_type_conformance",
         "response_headers_conformance", "response_schema_conformance", "ignored_auth",
