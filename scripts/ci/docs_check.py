@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,7 +106,10 @@ def example_blocks(markdown):
 
 class Server:
     def __init__(self, binary, directory):
-        self.binary, self.port = binary, free_port()
+        # Run a copy outside the checkout, as an installed binary would: the API documents it serves
+        # must come from the binary itself.
+        self.binary, self.directory, self.port = os.path.join(directory, "blobhub-realtime"), directory, free_port()
+        shutil.copy2(binary, self.binary)
         self.store = "sqlite:" + os.path.join(directory, "docs.sqlite")
         self.log = open(os.path.join(directory, "server.log"), "ab")
         self.process = None
@@ -119,7 +123,7 @@ class Server:
             [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--store", self.store,
              "--jwt-secret", JWT_SECRET, "--admin-key", ADMIN_KEY, "--publisher-key", PUBLISHER_KEY,
              "--drain-timeout", "3s", "--log-level", "warning"],
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log, cwd=self.directory)
         wait_until("the server to be ready", lambda: self.ready(), timeout=30)
 
     def ready(self):
@@ -535,6 +539,12 @@ def step_openapi(args, server, directory):
     from openapi_spec_validator.readers import read_from_filename
     validate(read_from_filename(os.path.join(ROOT, "openapi.yaml"))[0])
     log("openapi.yaml is a valid OpenAPI 3.1 document")
+    for name in ("openapi.yaml", "asyncapi.yaml"):
+        status, served, headers = http("GET", f"{server.base}/{name}")
+        with open(os.path.join(ROOT, name), "rb") as f:
+            if status != 200 or served != f.read() or headers.get("Content-Type") != "application/yaml":
+                fail(f"GET /{name} from a copied binary is not the repository's {name} (run scripts/generate-api-documents.sh)")
+    log("a copied binary serves openapi.yaml and asyncapi.yaml byte for byte")
     checks = ",".join([
         "not_a_server_error", "status_code_conformance", "content_type_conformance",
         "response_headers_conformance", "response_schema_conformance", "ignored_auth",
@@ -564,7 +574,8 @@ def main():
     parser.add_argument("--bin", required=True, help="SwiftPM bin path (blobhub-realtime, blobhub-realtime-example)")
     parser.add_argument("--venv", required=True)
     parser.add_argument("--max-examples", type=int, default=20)
-    parser.add_argument("--only", choices=["examples", "asyncapi", "openapi"])
+    parser.add_argument("--only", choices=["examples", "asyncapi", "openapi"],
+                        help="run one step (asyncapi needs the objects the examples create, so it runs them first)")
     args = parser.parse_args()
     args.venv = os.path.abspath(args.venv)
 
