@@ -46,7 +46,7 @@ import Testing
     struct MissingExample: Error {}
 
     /// The body of the fenced block whose first line ends with `example: <name>` (lines joined with "\n",
-    /// plus a final newline), the same rule as scripts/ci/docs_examples.py.
+    /// plus a final newline), the same rule as scripts/ci/docs_checks/examples.py.
     static func exampleBlock(named name: String, in markdown: String) throws -> String {
         var inFence = false, firstLine = false
         var captured: [Substring]?
