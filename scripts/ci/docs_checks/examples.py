@@ -8,7 +8,7 @@ import time
 
 from websockets.sync.client import connect as ws_connect
 
-from .support import (ADMIN_KEY, CHROMIUM, PUBLISHER_KEY, LineReader, admin, fail, free_port, http, log, publish,
+from .support import (ADMIN_KEY, CHROMIUM, JWT_SECRET, PUBLISHER_KEY, LineReader, admin, fail, free_port, http, log, publish,
                       spawn, token, wait_until)
 
 # ---------------------------------------------------------------------------------------------
@@ -80,20 +80,21 @@ class Browser:
 # ---------------------------------------------------------------------------------------------
 # 1. docs/clients.md examples
 
-def run_bash_example(name, text, server):
-    env = dict(os.environ, BASE=server.base, ADMIN_KEY=ADMIN_KEY, PUBLISHER_KEY=PUBLISHER_KEY)
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", text], env=env, capture_output=True, text=True, timeout=60)
+def run_bash_example(name, text, server, directory, bin_path):
+    env = dict(os.environ, BASE=server.base, ADMIN_KEY=ADMIN_KEY, PUBLISHER_KEY=PUBLISHER_KEY, JWT_SECRET=JWT_SECRET,
+               PATH=bin_path + os.pathsep + os.environ["PATH"])
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", text], env=env, capture_output=True, text=True, timeout=60, cwd=directory)
     if result.returncode != 0:
         fail(f"example {name} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def step_examples(args, server, directory, blocks):
-    expected = {"curl-registry", "curl-publish", "browser-subscribe", "python-subscribe", "swift-client"}
+    expected = {"curl-registry", "curl-publish", "browser-subscribe", "python-subscribe", "swift-client", "cli"}
     if set(blocks) != expected:
         fail(f"docs/clients.md examples are {sorted(blocks)}, the harness runs {sorted(expected)}")
 
-    registry = run_bash_example("curl-registry", blocks["curl-registry"], server)
+    registry = run_bash_example("curl-registry", blocks["curl-registry"], server, directory, args.bin)
     if [sorted(r) for r in registry[:4]] != [["created_at", "id", "name", "updated_at"],
                                              ["created_at", "organization_id", "role", "updated_at", "user_id"],
                                              ["created_at", "id", "organization_id", "type", "updated_at", "visibility"],
@@ -104,7 +105,7 @@ def step_examples(args, server, directory, blocks):
     if not registry[6].get("access_token"):
         fail("curl-registry: no access token")
 
-    published = run_bash_example("curl-publish", blocks["curl-publish"], server)
+    published = run_bash_example("curl-publish", blocks["curl-publish"], server, directory, args.bin)
     if len(published) != 3 or len(published[0]["events"]) != 1 or len(published[1]["events"]) != 2:
         fail(f"curl-publish: {published}")
     if published[2]["error"]["code"] != 400 or published[2]["error"]["index"] != 0:
@@ -181,3 +182,12 @@ def step_examples(args, server, directory, blocks):
         fail(f"swift-client replayed {swift_types}")
     log(f"browser-subscribe: {want}")
     log("client examples ran and resumed across a restart")
+
+    # The command-line clients: publish one event, then listen replays the whole session (--since 0).
+    cli = run_bash_example("cli", blocks["cli"], server, directory, args.bin)
+    published_offset = cli[0]["events"][0]["offset"]
+    offsets = [line["offset"] for line in cli[1:]]
+    if len(offsets) != history + 3 or offsets != sorted(set(offsets)) or offsets[-1] != published_offset \
+            or cli[-1]["event"].get("message") != "from the CLI":
+        fail(f"cli: listen printed {cli[1:]}, want the {history + 3} events of s-1 ending at offset {published_offset}")
+    log(f"cli: published offset {published_offset}; listen printed offsets {offsets}")
