@@ -4,6 +4,7 @@ the asyncapi.yaml message it should be."""
 import base64
 import json
 import os
+import re
 import time
 
 import jsonschema
@@ -58,6 +59,10 @@ class AsyncAPI:
         for name, message in self.document["components"]["messages"].items():
             if "payload" not in message:
                 fail(f"asyncapi.yaml: message {name} has no payload")
+            for example in message.get("examples", []):
+                errors = self.errors(name, example["payload"])
+                if errors:
+                    fail(f"asyncapi.yaml: the example of {name} does not match its payload: {errors[:3]}")
 
     def errors(self, message_name, payload):
         validator = jsonschema.Draft7Validator({"$ref": f"urn:asyncapi#/components/messages/{message_name}/payload"},
@@ -111,8 +116,25 @@ class Session:
                 return messages
 
 
+def check_protocol_examples(api):
+    """Every JSON block of docs/protocol.md is a message asyncapi.yaml accepts (request or reply)."""
+    with open(os.path.join(ROOT, "docs", "protocol.md")) as f:
+        blocks = re.findall(r"^```json\n(.*?)^```", f.read(), flags=re.S | re.M)
+    if len(blocks) < 7:
+        fail(f"docs/protocol.md: found only {len(blocks)} JSON examples")
+    for block in blocks:
+        try:
+            message = json.loads(block)
+        except ValueError as error:
+            fail(f"docs/protocol.md: a JSON example does not parse ({error}): {block[:200]}")
+        if not any(not api.errors(name, message) for name in api.document["components"]["messages"]):
+            fail(f"docs/protocol.md: no asyncapi message accepts the example {block[:200]}")
+    log(f"docs/protocol.md: {len(blocks)} JSON examples match asyncapi.yaml messages")
+
+
 def step_asyncapi(server):
     api = AsyncAPI(os.path.join(ROOT, "asyncapi.yaml"))
+    check_protocol_examples(api)
     url = f"ws://127.0.0.1:{server.port}/v1"
 
     try:
