@@ -141,6 +141,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift example of docs/clients.md, compiled with the package (a test keeps the two byte-identical).
+        .executableTarget(
+            name: "blobhub-realtime-example",
+            dependencies: ["BlobHubRealtimeClient"],
+            path: "Examples/swift-client",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlobHubRealtimeProtocolTests",
             dependencies: ["BlobHubRealtimeProtocol"],

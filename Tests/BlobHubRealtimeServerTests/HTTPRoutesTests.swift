@@ -29,6 +29,24 @@ import Testing
         }
     }
 
+    /// A known path with a method it does not serve is 405 with `Allow` (not 404), before any key check.
+    @Test func unsupportedMethodOnAKnownPathIs405WithAllow() async throws {
+        try await withTestServer { (server: TestServerHandle) async throws in
+            for (method, path, allow) in [
+                ("DELETE", "/healthz", "GET"), ("TRACE", "/readyz", "GET"), ("GET", "/v1/events", "POST"),
+                ("PATCH", "/v1/admin/organizations/org-1", "PUT, DELETE"), ("PUT", "/v1/admin/api-keys", "GET, POST"), ("POST", "/v1", "GET"),
+                ("QUERY", "/healthz", "GET"), ("OPTIONS", "/v1/admin/stats", "GET"), ("GET", "/v1/admin/api-keys/key-1", "DELETE"),
+            ] {
+                let response = try await server.http(method, path)
+                #expect(response.status == 405, "\(method) \(path)")
+                #expect(response.header("Allow") == allow, "\(method) \(path)")
+                #expect(response.bodyJSON?["error"] != nil, "\(method) \(path)")
+            }
+            // Unknown paths stay 404 whatever the method.
+            #expect(try await server.http("DELETE", "/nope").status == 404)
+        }
+    }
+
     @Test func plainGetOnWebSocketEndpointAsksForUpgrade() async throws {
         try await withTestServer { (server: TestServerHandle) async throws in
             let response = try await server.http("GET", "/v1")

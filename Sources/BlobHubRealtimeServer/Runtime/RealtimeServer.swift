@@ -130,11 +130,13 @@ public final class RealtimeServer: Sendable {
         )
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
         ConsolePage.add(to: router)
         MetricsRoute.add(to: router, metrics: metrics) { [self] in
             metrics.sample(connections: connections.count, subscriptions: await hub.subscriptionCount())
         }
+        APIDocuments.add(to: router)
         let publisher = PublishService(store: store, registry: registry)
         let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
         PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)

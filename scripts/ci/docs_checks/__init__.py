@@ -1,0 +1,1 @@
+"""The steps of scripts/ci/docs.sh (entry point: scripts/ci/docs_check.py)."""
