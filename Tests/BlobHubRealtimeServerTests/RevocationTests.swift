@@ -64,7 +64,8 @@ import NIOCore
             let started = ContinuousClock.now
             #expect(try await server.admin("DELETE", "/api-keys/\(key.id)").status == 204)
             #expect(try await keySocket.expectClose() == 4001)
-            #expect(ContinuousClock.now - started < .seconds(1))
+            // The close is immediate (no timer involved); the bound is loose because the suite runs in parallel on 2 cores.
+            #expect(ContinuousClock.now - started < .seconds(5))
             #expect(try await bystander.call(#"{"jsonrpc":"2.0","id":1,"method":"status/ping"}"#)["result"] != nil)
         }
     }
