@@ -62,9 +62,11 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout))
             try channel.pipeline.syncOperations.addHandler(guardHandler)
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            try channel.pipeline.syncOperations.addHandler(HandshakeErrorHandler(), name: HandshakeErrorHandler.name)
             // Once the first request is understood, the connection belongs to HTTP or WebSocket handling.
             negotiated.whenComplete { _ in
                 channel.pipeline.removeHandler(guardHandler, promise: nil)
+                channel.pipeline.removeHandler(name: HandshakeErrorHandler.name, promise: nil)
             }
             return Value(negotiated: negotiated, channel: channel)
         }
