@@ -1,3 +1,6 @@
+@testable import BlobHubRealtimeServer
+import BlobHubRealtimeProtocol
+import NIOCore
 import Foundation
 import Synchronization
 import Testing
@@ -59,7 +62,8 @@ import Testing
             #expect(seen["fuzzed: internal error"] == nil && seen["fuzzed: no answer"] == nil, "\(seen)")
             // Unparsable first requests are answered (400/431) or dropped at once, not left to the 10 s handshake timeout.
             #expect(!seen.keys.contains { $0.hasSuffix("left open") }, "\(seen)")
-            #expect(offsets.count > 50)
+            // The stream never stopped (the machine is shared, so the rate is not asserted).
+            #expect(offsets.count >= 10)
         }
     }
 
@@ -88,6 +92,31 @@ import Testing
             let head = try await socket.inbox.read("response", timeout: .seconds(2)) { HTTPResponseHead.parse(&$0) }
             #expect(head.status == 431)
             try await socket.waitForEOF(timeout: .seconds(2))
+        }
+    }
+
+    /// Regression (found by StressTests): a peer that ends TCP without a close handshake, fully or
+    /// only its sending side, was kept with its subscriptions until the ping timeout; it is dropped at once.
+    @Test(arguments: [false, true])
+    func peerThatDropsTCPIsForgottenAtOnce(halfClose: Bool) async throws {
+        try await withPlatform { server in
+            let socket = try await server.connectInitialized()
+            #expect(try await socket.subscribe(sessionParams())["result"] != nil)
+            #expect(await server.server.stats().objectValue?["connections"] == .integer(1))
+            if halfClose {
+                try await socket.socket.channel.close(mode: .output)
+                try await socket.socket.waitForEOF(timeout: .seconds(2))
+            } else {
+                await socket.close()
+            }
+            let deadline = ContinuousClock.now + .seconds(2)
+            var stats = await server.server.stats().objectValue
+            while stats?["connections"] != .integer(0) || stats?["subscriptions"] != .integer(0), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                stats = await server.server.stats().objectValue
+            }
+            #expect(stats?["connections"] == .integer(0))
+            #expect(stats?["subscriptions"] == .integer(0))
         }
     }
 

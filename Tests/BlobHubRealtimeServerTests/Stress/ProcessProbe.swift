@@ -16,6 +16,24 @@ struct ProcessProbe {
         return (sockets, others)
     }
 
+    /// The socket count once it has not changed for half a second (closes finish asynchronously).
+    func settledSocketCount(timeout: Duration = .seconds(5)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var last = try descriptors().sockets
+        var unchangedSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            let current = try descriptors().sockets
+            if current != last {
+                last = current
+                unchangedSince = ContinuousClock.now
+            } else if ContinuousClock.now - unchangedSince >= .milliseconds(500) {
+                return current
+            }
+        }
+        throw StressFailure("socket count of \(pid) never settled (last \(last))")
+    }
+
     /// Resident set size in KiB (VmRSS).
     func residentKiB() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)

@@ -44,10 +44,12 @@ final class StressNode: @unchecked Sendable {
 
     func http(_ method: String, _ path: String, key: String, body: String = "") async throws -> HTTPResponseHead {
         let socket = try await RawSocket.connect(port: port)
-        defer { Task { await socket.close() } }
-        return try await socket.request(
+        let response = try await socket.request(
             method, path, headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")], body: Array(body.utf8)
         )
+        // Closed before returning, so the node's socket count settles (the descriptor checks read it).
+        await socket.close()
+        return response
     }
 
     /// Organization, member user-1, a workflow blob and one revision.

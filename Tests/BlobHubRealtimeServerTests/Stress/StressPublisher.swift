@@ -56,12 +56,12 @@ final class StressPublisher: Sendable {
         while true {
             do {
                 let socket = try await RawSocket.connect(port: port)
-                defer { Task { await socket.close() } }
                 let response = try await socket.request(
                     "POST", "/v1/events",
                     headers: [("Authorization", "Bearer \(TestKeys.publisher)"), ("Content-Type", "application/json")],
                     body: Array(body.utf8)
                 )
+                await socket.close()
                 if response.status == 202, let events = response.bodyJSON?["events"] as? [[String: Any]] {
                     return events.compactMap { $0["offset"] as? Int }
                 }

@@ -41,7 +41,8 @@ import Testing
             try await Task.sleep(for: .seconds(2))
             let drained = try await node.restart(with: SIGTERM)
             #expect(drained == 0)
-            try await Task.sleep(for: .seconds(2))
+            try await waitFor("every client resumed after the drain", timeout: .seconds(30)) { clients.allSatisfy { $0.connections >= 2 } }
+            try await Task.sleep(for: .seconds(1))
             try await node.restart(with: SIGKILL)
 
             for task in publishing { try await task.value }
@@ -57,7 +58,7 @@ import Testing
                 let received = client.received
                 return client.sessions.allSatisfy { (received[$0]?.count ?? 0) >= (expected[$0]?.count ?? 0) }
             }
-            try? await waitFor("every client caught up", timeout: .seconds(30)) { clients.allSatisfy(caughtUp) }
+            try? await waitFor("every client caught up", timeout: .seconds(30)) { clients.allSatisfy { $0.connections >= 3 && caughtUp($0) } }
             // A short quiet period: anything still arriving now would be a duplicate.
             try await Task.sleep(for: .milliseconds(500))
             clients.forEach { $0.stop() }
@@ -90,7 +91,7 @@ import Testing
             let probe = ProcessProbe(pid: node.pid)
             let publisher = StressPublisher(name: "warm", port: node.port, revision: Fixture.revision, sessions: Self.sessions, events: 50)
             try await publisher.run(pause: .zero, deadline: ContinuousClock.now + .seconds(20))
-            let baselineSockets = try probe.descriptors().sockets
+            let baselineSockets = try await probe.settledSocketCount()
 
             var measurements: [(sockets: Int, others: Int, rss: Int)] = []
             // Round 0 warms the allocator, the SQLite reader pool and the event loops; rounds 1 and 2 are compared.
@@ -116,7 +117,7 @@ import Testing
     /// `clients` sockets connect, initialize, subscribe with a replay, receive one live event each and leave.
     private func connectionRound(node: StressNode, clients: Int, round: Int) async throws {
         let token = node.token
-        let sockets = try await withThrowingTaskGroup(of: TestWebSocket.self) { group in
+        let sockets = try await withThrowingTaskGroup(of: (Int, TestWebSocket).self) { group in
             for index in 0..<clients {
                 group.addTask {
                     let socket = try await TestWebSocket.connect(port: node.port, headers: [("Authorization", "Bearer \(token)")])
@@ -124,10 +125,11 @@ import Testing
                     let session = Self.sessions[index % Self.sessions.count]
                     let answer = try await socket.subscribe(sessionParams(session: session, extra: #","since":0"#))
                     guard answer["result"] != nil else { throw StressFailure("add: \(answer)") }
-                    return socket
+                    return (index, socket)
                 }
             }
-            return try await group.reduce(into: []) { $0.append($1) }
+            // Completion order is arbitrary; socket i follows session i % 6.
+            return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
         }
         let live = StressPublisher(name: "round\(round)", port: node.port, revision: Fixture.revision, sessions: Self.sessions, events: 12)
         try await live.run(pause: .zero, deadline: ContinuousClock.now + .seconds(20))
@@ -137,9 +139,15 @@ import Testing
             for (index, socket) in sockets.enumerated() {
                 let target = sessionNewest[Self.sessions[index % Self.sessions.count]] ?? 0
                 group.addTask {
+                    var seen: [Int] = []
                     while target > 0 {
-                        let event = try await socket.nextEvent(timeout: .seconds(10))
-                        if (event["offset"] as? Int ?? 0) >= target { break }
+                        do {
+                            let event = try await socket.nextEvent(timeout: .seconds(10))
+                            seen.append(event["offset"] as? Int ?? -1)
+                        } catch {
+                            throw StressFailure("socket \(index) (session \(index % Self.sessions.count)) waited for offset \(target), got \(seen): \(error)")
+                        }
+                        if seen.last! >= target { break }
                     }
                     await socket.close()
                 }
