@@ -121,10 +121,13 @@ import Testing
     }
 
     /// The committed fuzz seed corpus (Fuzz/corpus/protocol).
+    static var corpusDirectory: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/corpus/protocol")
+    }
+
     static func corpus() throws -> [[UInt8]] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        let directory = root.appendingPathComponent("Fuzz/corpus/protocol")
+        let directory = corpusDirectory
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
         let seeds = try files.map { [UInt8](try Data(contentsOf: $0)) }
         guard !seeds.isEmpty else { throw StressFailure("empty corpus at \(directory.path)") }
