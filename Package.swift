@@ -148,6 +148,14 @@ let package = Package(
             path: "Examples/swift-client",
             swiftSettings: swiftSettings
         ),
+        // libFuzzer harness over the JSON parser, the JSON-RPC decoder and the method params (Fuzz/README.md).
+        // Depends on the Protocol target only, so the sanitizer build stays small; without -DFUZZING it
+        // is a corpus replayer. Built by scripts/ci/fuzz.sh into its own scratch path .build-fuzz.
+        .executableTarget(
+            name: "blobhub-realtime-fuzz",
+            dependencies: ["BlobHubRealtimeProtocol"],
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
         .testTarget(
             name: "BlobHubRealtimeProtocolTests",
             dependencies: ["BlobHubRealtimeProtocol"],

@@ -134,6 +134,14 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             close(.goingAway)
             return
         }
+        // The peer ended its side of TCP without a close handshake (it crashed or went away): nothing
+        // can arrive any more, so the connection is over. Without this (the channel allows half-closure)
+        // it kept its socket and subscriptions until the ping timeout (found by StressTests).
+        // While closing, the pending close frame and its timer finish the job.
+        if case .inputClosed? = event as? ChannelEvent {
+            if state == .open { context.close(promise: nil) }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
