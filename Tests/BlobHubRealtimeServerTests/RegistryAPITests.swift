@@ -91,13 +91,13 @@ import Testing
 
     @Test func expiredAPIKeyFailsTheHandshake() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
-            let expiresAt = Int(Date().timeIntervalSince1970 * 1000) + 3000
+            let expiresAt = Int(Date().timeIntervalSince1970 * 1000) + 6000
             let created = try await server.admin("POST", "/api-keys", #"{"user_id":"\#(Fixture.user)","target":"orgs","target_id":"\#(Fixture.org)","role":"read","expires_at":\#(expiresAt)}"#)
             let secret = try #require(created.bodyJSON?["key"] as? String)
             // No initialize: under load it could race the expiry; the expiry timer runs from the upgrade on.
             let socket = try await TestWebSocket.connect(port: server.port, headers: [("X-API-Key", secret)])
             // Expiry on an open connection closes it with 4001 (keys have no leeway).
-            #expect(try await socket.expectClose(timeout: .seconds(8)) == 4001)
+            #expect(try await socket.expectClose(timeout: .seconds(15)) == 4001)
             let (_, refused) = try await TestWebSocket.handshake(port: server.port, headers: [("X-API-Key", secret)])
             #expect(refused.status == 401)
         }

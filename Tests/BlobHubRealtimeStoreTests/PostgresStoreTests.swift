@@ -225,7 +225,7 @@ struct PostgresStoreTests {
                 "ALTER DATABASE \(name) ALLOW_CONNECTIONS false",
                 "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '\(name)'",
             ])
-            try await waitUntil(timeout: .seconds(5)) { !Self.healthySync(store) }
+            try await waitUntil(timeout: .seconds(15)) { !Self.healthySync(store) }
             await #expect(throws: (any Error).self) { try await store.append([newEvent("during")]) }
 
             try await PostgresTestDatabase.execute(["ALTER DATABASE \(name) ALLOW_CONNECTIONS true"])
