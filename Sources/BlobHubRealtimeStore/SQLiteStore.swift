@@ -29,7 +29,7 @@ public final class SQLiteStore: RealtimeStore {
 
     private let pool: DatabasePool
     private let observer = CommitObserverSlot()
-    private let appendQueue = Mutex(AppendQueue())
+    private let appendQueue = GroupCommitQueue()
     /// How often a shared transaction failed and its appends were retried one by one (for tests).
     let groupRetries = Atomic<Int>(0)
 
@@ -105,69 +105,16 @@ public final class SQLiteStore: RealtimeStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         if validated.isEmpty { return [] }
-        // Once queued, an append runs to its end even if the calling task is cancelled (it commits or fails).
-        return try await withCheckedThrowingContinuation { continuation in
-            let leads = appendQueue.withLock { queue in
-                queue.waiting.append(PendingAppend(batch: validated, continuation: continuation))
-                if queue.flushing { return false }
-                queue.flushing = true
-                return true
-            }
-            if leads {
-                Task { await self.flushAppends() }
-            }
-        }
+        return try await appendQueue.submit(validated) { group in await self.write(group) }
     }
 
     // MARK: Group commit
 
-    /// An append waiting for the writer.
-    private struct PendingAppend: Sendable {
-        let batch: [ValidatedEvent]
-        let continuation: CheckedContinuation<[AppendResult], any Error>
-    }
-
-    private struct AppendQueue {
-        var waiting: [PendingAppend] = []
-        /// True while a flush task is running; it drains `waiting` and then clears the flag (under the lock).
-        var flushing = false
-    }
-
-    /// At most this many events share one transaction (a single larger append still gets its own).
-    private static let maxEventsPerGroup = 10_000
-
-    /// Writes queued appends until none are left.
-    ///
     /// Appends that queued up while the previous transaction was being written and synced are committed
-    /// together, in queue order, in one transaction: one fsync for all of them. Each append keeps its own
-    /// all-or-nothing outcome: if the shared transaction fails, its appends are retried one by one.
-    /// Only one flush task runs at a time, so transactions — and observer calls — follow queue order.
-    private func flushAppends() async {
-        while let group = nextGroup() {
-            await write(group)
-        }
-    }
-
-    private func nextGroup() -> [PendingAppend]? {
-        appendQueue.withLock { queue -> [PendingAppend]? in
-            if queue.waiting.isEmpty {
-                queue.flushing = false
-                return nil
-            }
-            var take = 0
-            var events = 0
-            for pending in queue.waiting {
-                if take > 0, events + pending.batch.count > Self.maxEventsPerGroup { break }
-                take += 1
-                events += pending.batch.count
-            }
-            let group = Array(queue.waiting.prefix(take))
-            queue.waiting.removeFirst(take)
-            return group
-        }
-    }
-
-    private func write(_ group: [PendingAppend]) async {
+    /// together, in queue order, in one transaction: one fsync for all of them (``GroupCommitQueue``). Each
+    /// append keeps its own all-or-nothing outcome: if the shared transaction fails, its appends are retried
+    /// one by one. Only one writer runs at a time, so transactions — and observer calls — follow queue order.
+    private func write(_ group: [GroupCommitQueue.Pending]) async {
         do {
             let outcomes = try await pool.writeWithoutTransaction { db in
                 var outcomes: [([AppendResult], [StoredEvent])] = []
@@ -446,7 +393,7 @@ public final class SQLiteStore: RealtimeStore {
 
     /// Appends queued behind the running transaction (for tests).
     var waitingAppendCount: Int {
-        appendQueue.withLock { $0.waiting.count }
+        appendQueue.waitingCount
     }
 
     /// Runs SQL on the writer (for tests, e.g. to install a failing trigger).

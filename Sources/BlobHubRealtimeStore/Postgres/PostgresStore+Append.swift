@@ -13,35 +13,11 @@ import Synchronization
 /// 4. COMMIT.
 /// Then the append waits (bounded) until the tailer handed its events to the commit observer.
 extension PostgresStore {
-    struct PendingAppend: Sendable {
-        let batch: [ValidatedEvent]
-        let continuation: CheckedContinuation<[AppendResult], any Error>
-    }
-
-    struct AppendQueue {
-        var waiting: [PendingAppend] = []
-        /// True while a flush task runs; it drains `waiting` and then clears the flag (under the lock).
-        var flushing = false
-    }
-
-    /// At most this many events share one transaction (a single larger append still gets its own).
-    static let maxEventsPerGroup = 10_000
-
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         try checkOpen()
         if validated.isEmpty { return [] }
-        let results = try await withCheckedThrowingContinuation { continuation in
-            let leads = appendQueue.withLock { queue in
-                queue.waiting.append(PendingAppend(batch: validated, continuation: continuation))
-                if queue.flushing { return false }
-                queue.flushing = true
-                return true
-            }
-            if leads {
-                Task { await self.flushAppends() }
-            }
-        }
+        let results = try await appendQueue.submit(validated) { group in await self.write(group) }
         if let last = results.filter({ !$0.duplicate }).map(\.offset).max() {
             await tailer.waitUntilDelivered(through: last, timeout: timeouts.delivery)
         }
@@ -49,42 +25,13 @@ extension PostgresStore {
     }
 
     func failQueuedAppends(_ error: any Error) {
-        let waiting = appendQueue.withLock { queue in
-            defer { queue.waiting = [] }
-            return queue.waiting
-        }
-        for pending in waiting { pending.continuation.resume(throwing: error) }
-    }
-
-    private func flushAppends() async {
-        while let group = nextGroup() {
-            await write(group)
-        }
-    }
-
-    private func nextGroup() -> [PendingAppend]? {
-        appendQueue.withLock { queue -> [PendingAppend]? in
-            if queue.waiting.isEmpty {
-                queue.flushing = false
-                return nil
-            }
-            var take = 0
-            var events = 0
-            for pending in queue.waiting {
-                if take > 0, events + pending.batch.count > Self.maxEventsPerGroup { break }
-                take += 1
-                events += pending.batch.count
-            }
-            let group = Array(queue.waiting.prefix(take))
-            queue.waiting.removeFirst(take)
-            return group
-        }
+        appendQueue.failWaiting(error)
     }
 
     /// Commits a group in one transaction. The batches were validated, so the only failures are the database's:
     /// they fail the whole group (every append in it gets the error; none of them was committed, or — when the
     /// connection broke during COMMIT — the outcome is unknown and a retry is answered from the id index).
-    private func write(_ group: [PendingAppend]) async {
+    private func write(_ group: [GroupCommitQueue.Pending]) async {
         do {
             try checkOpen()
             let batches = group.map(\.batch)

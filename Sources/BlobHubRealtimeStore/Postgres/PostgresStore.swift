@@ -21,7 +21,7 @@ public final class PostgresStore: RealtimeStore {
     let logger: Logger
     let tailer: PostgresTailer
     let timeouts: Timeouts
-    let appendQueue = Mutex(AppendQueue())
+    let appendQueue = GroupCommitQueue()
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
 
