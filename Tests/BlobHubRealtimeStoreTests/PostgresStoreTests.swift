@@ -225,11 +225,11 @@ struct PostgresStoreTests {
                 "ALTER DATABASE \(name) ALLOW_CONNECTIONS false",
                 "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '\(name)'",
             ])
-            try await waitUntil(timeout: .seconds(15)) { !Self.healthySync(store) }
+            try await waitUntil(timeout: .seconds(20)) { !Self.healthySync(store) }  // poll every 250 ms, 3 s deadline
             await #expect(throws: (any Error).self) { try await store.append([newEvent("during")]) }
 
             try await PostgresTestDatabase.execute(["ALTER DATABASE \(name) ALLOW_CONNECTIONS true"])
-            try await waitUntil(timeout: .seconds(15)) { Self.healthySync(store) }
+            try await waitUntil(timeout: .seconds(30)) { Self.healthySync(store) }  // the pool's reconnect backoff grows with the outage
             // The pool reconnects (it may need a moment after its backoff).
             var after: [AppendResult] = []
             let deadline = ContinuousClock.now + .seconds(15)

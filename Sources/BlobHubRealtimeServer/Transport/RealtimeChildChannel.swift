@@ -70,14 +70,14 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout))
-            try channel.pipeline.syncOperations.addHandler(guardHandler)
+            try channel.pipeline.syncOperations.addHandler(guardHandler, name: "handshake-guard")
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            let headErrors = RequestHeadErrorHandler()
-            try channel.pipeline.syncOperations.addHandler(headErrors)
+            try channel.pipeline.syncOperations.addHandler(RequestHeadErrorHandler(), name: "request-head-errors")
             // Once the first request is understood, the connection belongs to HTTP or WebSocket handling.
+            // (Removed by name: the handlers themselves are not Sendable and this callback is.)
             negotiated.whenComplete { _ in
-                channel.pipeline.removeHandler(guardHandler, promise: nil)
-                channel.pipeline.removeHandler(headErrors, promise: nil)
+                channel.pipeline.removeHandler(name: "handshake-guard", promise: nil)
+                channel.pipeline.removeHandler(name: "request-head-errors", promise: nil)
             }
             return Value(negotiated: negotiated, channel: channel, connectionID: connectionID)
         }

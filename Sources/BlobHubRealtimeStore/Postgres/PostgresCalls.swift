@@ -1,20 +1,81 @@
 import Logging
 import PostgresNIO
+import Synchronization
 
 // Calls to the database with the store's deadlines and error types.
 
-/// Runs `operation` but gives up after `timeout` (the operation is cancelled; PostgresNIO cancels a waiting
-/// connection lease, which is where a call hangs while the database is unreachable).
+/// Runs `operation` but gives up after `timeout`: the caller gets ``PostgresStoreError/timedOut(_:)`` at the
+/// deadline and the operation is cancelled. The caller does not wait for the cancelled operation to wind down
+/// (a task group would): a call that does not react to cancellation at once — e.g. a connection attempt to a
+/// database that stopped answering — must not stretch the deadline, or readiness would stay green.
 func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw PostgresStoreError.timedOut(timeout)
+    let outcome = DeadlineOutcome<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            outcome.start(continuation)
+            let work = Task<Void, any Error> {
+                do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
+            }
+            let timer = Task<Void, any Error> {
+                try await Task.sleep(for: timeout)
+                outcome.finish(.failure(PostgresStoreError.timedOut(timeout)))  // cancels `work` when it wins
+            }
+            outcome.onFinish(cancel: [work, timer])
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
+    } onCancel: {
+        outcome.cancel()
+    }
+}
+
+/// The first of result, deadline or cancellation resumes the caller; the others are ignored.
+private final class DeadlineOutcome<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var tasks: [Task<Void, any Error>] = []
+        var finished = false
+        var cancelled = false
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.continuation = continuation
+            return state.cancelled
+        }
+        if cancelled { finish(.failure(CancellationError())) }
+    }
+
+    /// Registers the tasks to cancel once an outcome is known (at once if it already is).
+    func onFinish(cancel tasks: [Task<Void, any Error>]) {
+        let finished = state.withLock { state -> Bool in
+            if !state.finished { state.tasks = tasks }
+            return state.finished
+        }
+        if finished { tasks.forEach { $0.cancel() } }
+    }
+
+    /// Resumes the caller with `result` unless an outcome was already delivered; true if this one won.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let winner = state.withLock { state -> (CheckedContinuation<T, any Error>, [Task<Void, any Error>])? in
+            guard !state.finished, let continuation = state.continuation else { return nil }
+            state.finished = true
+            defer { state.continuation = nil; state.tasks = [] }
+            return (continuation, state.tasks)
+        }
+        guard let (continuation, tasks) = winner else { return false }
+        tasks.forEach { $0.cancel() }
+        continuation.resume(with: result)
+        return true
+    }
+
+    func cancel() {
+        let started = state.withLock { state -> Bool in
+            state.cancelled = true
+            return state.continuation != nil
+        }
+        if started { finish(.failure(CancellationError())) }
     }
 }
 
