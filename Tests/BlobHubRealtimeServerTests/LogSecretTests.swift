@@ -31,6 +31,8 @@ import Testing
         let child = try await ServerProcess(arguments: [
             "--store", "memory", "--log-format", "json", "--log-level", "debug", "--jwt-secret", TestSecrets.jwtSecret,
             "--admin-key", Self.adminKey, "--publisher-key", Self.publisherKey,
+            // Not about init timeouts: under a loaded parallel run a connection may wait long for its turn.
+            "--init-timeout", "60s",
         ])
         defer { child.terminate() }
         try await child.waitUntilHealthy()
