@@ -75,14 +75,7 @@ enum PostgresTestDatabase {
     /// A fresh database and a store on it.
     static func withStore(_ body: (any RealtimeStore) async throws -> Void) async throws {
         try await withDatabase { url in
-            let store = try await open(url)
-            do {
-                try await body(store)
-            } catch {
-                try? await store.close()
-                throw error
-            }
-            try await store.close()
+            try await closing(try await open(url), body)
         }
     }
 

@@ -49,6 +49,11 @@ func withStore(_ kind: StoreKind, _ body: (any RealtimeStore) async throws -> Vo
     case .sqlite: try SQLiteStore(path: directory.path("store.sqlite"))
     case .postgres: preconditionFailure("handled above")
     }
+    try await closing(store, body)
+}
+
+/// Runs `body` with `store`, then closes the store (also when `body` throws).
+func closing(_ store: any RealtimeStore, _ body: (any RealtimeStore) async throws -> Void) async throws {
     do {
         try await body(store)
     } catch {
