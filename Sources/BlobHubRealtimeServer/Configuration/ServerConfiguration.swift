@@ -53,6 +53,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// small buffer so a slow consumer overflows quickly.
     public var socketSendBufferBytes: Int? = nil
 
+    /// Connections a fan-out round writes before its loop serves other sockets (`Hub`). Not a flag:
+    /// tests set it low to make every large fan-out span many rounds.
+    public var fanoutConnectionsPerRound: Int = 256
+
     /// Run the self-contained demo (seeded registry, periodic workflow events).
     public var demo: Bool = false
 

@@ -6,35 +6,40 @@ import NIOCore
 /// Confined to its loop (no locks): connections register from their own loop, and the hub hands
 /// each committed batch to every shard as one task on that shard's loop, in offset order.
 final class FanoutShard {
-    private var subscribers: [SubscriptionKey: [ObjectIdentifier: WebSocketConnectionHandler]] = [:]
+    private var subscribers: [SubscriptionKey: Recipients] = [:]
     private(set) var subscriptionCount = 0
     let allocator = ByteBufferAllocator()
     private let metrics: ServerMetrics
+    /// Connections written per round: bounds how long a round keeps the loop from its sockets.
+    private let connectionsPerRound: Int
 
-    init(metrics: ServerMetrics) {
+    init(metrics: ServerMetrics, connectionsPerRound: Int) {
         self.metrics = metrics
+        self.connectionsPerRound = max(1, connectionsPerRound)
     }
 
-    func add(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler) {
-        if subscribers[key, default: [:]].updateValue(handler, forKey: ObjectIdentifier(handler)) == nil {
+    /// Adds the connection's subscription to `key`, or updates it (its type filter may have changed).
+    func add(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler, prefix: [UInt8], filtered: Bool) {
+        if subscribers[key, default: Recipients()].upsert(Recipient(handler: handler, prefix: prefix, filtered: filtered)) {
             subscriptionCount += 1
         }
     }
 
     func remove(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler) {
-        guard var handlers = subscribers[key], handlers.removeValue(forKey: ObjectIdentifier(handler)) != nil else { return }
+        guard subscribers[key]?.remove(handler) == true else { return }
         subscriptionCount -= 1
-        subscribers[key] = handlers.isEmpty ? nil : handlers
+        if subscribers[key]?.isEmpty == true { subscribers[key] = nil }
     }
 
-    /// Connections written to during the current batch, flushed once when it ends.
-    private var unflushed: [WebSocketConnectionHandler] = []
+    /// Connections with frames not yet written, oldest first (each at most once).
+    private var waiting = CircularBuffer<WebSocketConnectionHandler>()
 
-    /// Delivers committed events. Frames are encoded once per distinct subscription prefix and event;
-    /// each connection is flushed once per call, however many events it received.
+    /// Hands committed events to their recipients. Frames are encoded once per distinct subscription
+    /// prefix and event and appended to each recipient's batch; nothing is written here.
     ///
-    /// Metrics cost nothing per frame: deliveries are counted here and added once per batch, and the
-    /// latency is sampled once per event that reached anyone on this loop (not once per recipient).
+    /// Metrics cost nothing per frame: deliveries are counted here and added once per call, and the
+    /// latency (commit → handed to the connections) is sampled once per event that reached anyone on
+    /// this loop, not once per recipient.
     func deliver(_ events: [DispatchEvent]) {
         var frames = FrameCache(allocator: allocator)
         var delivered = 0
@@ -42,8 +47,9 @@ final class FanoutShard {
             frames.reset()
             var recipients = 0
             for key in event.keys {
-                guard let handlers = subscribers[key] else { continue }
-                for handler in handlers.values where handler.deliver(event, key: key, frames: &frames, unflushed: &unflushed) {
+                // A copy: a recipient that closes during the round may leave the index.
+                guard let entries = subscribers[key]?.entries else { continue }
+                for entry in entries where entry.handler.deliver(event, key: key, entry: entry, frames: &frames, waiting: &waiting) {
                     recipients += 1
                 }
             }
@@ -53,9 +59,63 @@ final class FanoutShard {
                 metrics.deliveryLatency(nanoseconds: Int64(now &- event.committedAt))
             }
         }
-        for handler in unflushed { handler.flushDeferred() }
-        unflushed.removeAll(keepingCapacity: unflushed.count < 4096)
         if delivered > 0 { metrics.delivered(delivered) }
+    }
+
+    /// Writes the batches of the longest-waiting connections (one write and flush each, whatever
+    /// the number of events in it); returns true when connections are still waiting.
+    func writeBatches() -> Bool {
+        var written = 0
+        while written < connectionsPerRound, let handler = waiting.popFirst() {
+            handler.writeBatch()
+            written += 1
+        }
+        return !waiting.isEmpty
+    }
+}
+
+/// One connection's subscription to a key, as the fan-out needs it: no lookup in the connection's
+/// own subscription table unless the subscription filters by type.
+struct Recipient {
+    let handler: WebSocketConnectionHandler
+    /// The subscription's encoded notification prefix (`DeliveryFrame.prefix`), shared by the
+    /// recipients of a key that spell it alike, so `FrameCache` matches it by identity.
+    var prefix: [UInt8]
+    /// The subscription has a type filter: check it against the connection's subscription.
+    var filtered: Bool
+}
+
+/// The subscriptions to one key: an array to iterate (the hot path) and positions for O(1) removal.
+struct Recipients {
+    private(set) var entries: ContiguousArray<Recipient> = []
+    private var positions: [ObjectIdentifier: Int] = [:]
+
+    var isEmpty: Bool { entries.isEmpty }
+
+    /// Adds or replaces the handler's entry; true when it was added.
+    mutating func upsert(_ recipient: Recipient) -> Bool {
+        var recipient = recipient
+        // Equal prefixes share storage: comparing them is then an identity check, not a memcmp.
+        if let shared = entries.first?.prefix, shared == recipient.prefix { recipient.prefix = shared }
+        let id = ObjectIdentifier(recipient.handler)
+        if let position = positions[id] {
+            entries[position] = recipient
+            return false
+        }
+        positions[id] = entries.count
+        entries.append(recipient)
+        return true
+    }
+
+    /// False when the handler was not there.
+    mutating func remove(_ handler: WebSocketConnectionHandler) -> Bool {
+        guard let position = positions.removeValue(forKey: ObjectIdentifier(handler)) else { return false }
+        let last = entries.removeLast()
+        if position < entries.count {
+            entries[position] = last
+            positions[ObjectIdentifier(last.handler)] = position
+        }
+        return true
     }
 }
 

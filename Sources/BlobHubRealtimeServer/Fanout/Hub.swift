@@ -4,9 +4,13 @@ import Synchronization
 
 /// Fans committed events out to every event loop's shard, in commit order.
 ///
-/// Batches that commit while a shard's loop is still busy with earlier ones are coalesced into one
-/// delivery task, so under load each connection gets several events per write and flush (fewer
-/// syscalls per event) while an idle node still delivers every commit at once.
+/// Each shard works in rounds on its loop. A round hands every event that arrived since the last
+/// round to its recipients (appending frames to their `DeliveryBatch`, no syscall), then writes the
+/// batches of up to `ServerConfiguration.fanoutConnectionsPerRound` connections, oldest first. When connections are
+/// left, the next round starts after the loop has served its sockets once (`yieldInterval`), so a
+/// large fan-out never starves publish requests, and connections still waiting collect the events
+/// that arrive meanwhile into the same write: under load, several events per `write(2)`; when idle,
+/// every commit is written at once.
 final class Hub: Sendable {
     private struct ShardHandle: Sendable {
         let loop: any EventLoop
@@ -14,41 +18,25 @@ final class Hub: Sendable {
         let pending: PendingEvents
     }
 
-    /// Events handed to a shard and not yet taken by its loop; `scheduled` says a delivery task is queued.
-    private final class PendingEvents: Sendable {
-        private let state = Mutex<(events: [DispatchEvent], scheduled: Bool)>(([], false))
-
-        /// Adds events; returns true when the caller must schedule the delivery task.
-        func add(_ events: [DispatchEvent]) -> Bool {
-            state.withLock { state in
-                state.events.append(contentsOf: events)
-                if state.scheduled { return false }
-                state.scheduled = true
-                return true
-            }
-        }
-
-        func take() -> [DispatchEvent] {
-            state.withLock { state in
-                state.scheduled = false
-                defer { state.events = [] }
-                return state.events
-            }
-        }
-    }
+    /// How long a shard with connections left to write lets its loop serve other work before the next
+    /// round. Any delay makes NIO finish its task phase and poll its sockets; tasks due at once would run
+    /// in the same tick.
+    static let yieldInterval = TimeAmount.microseconds(50)
 
     private let shards = Mutex<[ObjectIdentifier: ShardHandle]>([:])
     private let metrics: ServerMetrics
+    private let connectionsPerRound: Int
 
-    init(metrics: ServerMetrics) {
+    init(metrics: ServerMetrics, connectionsPerRound: Int) {
         self.metrics = metrics
+        self.connectionsPerRound = connectionsPerRound
     }
 
     /// The shard of `loop`; call on that loop.
     func shard(on loop: any EventLoop) -> FanoutShard {
         let handle = shards.withLock { shards in
             if let handle = shards[ObjectIdentifier(loop)] { return handle }
-            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(FanoutShard(metrics: metrics), eventLoop: loop), pending: PendingEvents())
+            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(FanoutShard(metrics: metrics, connectionsPerRound: connectionsPerRound), eventLoop: loop), pending: PendingEvents())
             shards[ObjectIdentifier(loop)] = handle
             return handle
         }
@@ -57,10 +45,10 @@ final class Hub: Sendable {
 
     /// Called by the store's commit observer, once per committed batch, in offset order.
     ///
-    /// Ordering argument (replay merge relies on it): the events are in the shard's pending list, and a
-    /// delivery task that will take them is queued on its loop, before `append` returns and so before
-    /// any reader can have seen them; loop tasks run FIFO, so a replay that read them finishes after
-    /// they were handed to its connection.
+    /// Ordering: rounds take events in the order they were added and a connection's batch keeps them in
+    /// that order, so every connection sees its events in offset order. A round may run after a replay
+    /// that already read some of its events from the store; the connection drops those
+    /// (`replayedThrough`), as it does for the PostgreSQL tailer, which always dispatches after commit.
     func dispatch(_ stored: [StoredEvent]) {
         guard !stored.isEmpty else { return }
         // The store acknowledges the publish right after this call: delivery latency starts here.
@@ -69,7 +57,18 @@ final class Hub: Sendable {
         metrics.published(events.count)
         let handles = shards.withLock { Array($0.values) }
         for handle in handles where handle.pending.add(events) {
-            handle.loop.execute { handle.shard.value.deliver(handle.pending.take()) }
+            handle.loop.execute { self.round(handle) }
+        }
+    }
+
+    /// One delivery round on the shard's loop.
+    private func round(_ handle: ShardHandle) {
+        let shard = handle.shard.value
+        let events = handle.pending.take()
+        if !events.isEmpty { shard.deliver(events) }
+        let connectionsLeft = shard.writeBatches()
+        if handle.pending.finish(connectionsLeft: connectionsLeft) {
+            handle.loop.scheduleTask(in: Self.yieldInterval) { self.round(handle) }
         }
     }
 
@@ -81,5 +80,43 @@ final class Hub: Sendable {
             total += (try? await handle.loop.submit { handle.shard.value.subscriptionCount }.get()) ?? 0
         }
         return total
+    }
+}
+
+/// Events handed to a shard and not yet taken by a round, and whether a round is due.
+final class PendingEvents: Sendable {
+    private struct State {
+        var events: [DispatchEvent] = []
+        /// A round is queued or running; it (or the one it schedules) will take new events.
+        var active = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Adds events; true when the caller must start a round.
+    func add(_ events: [DispatchEvent]) -> Bool {
+        state.withLock { state in
+            state.events.append(contentsOf: events)
+            if state.active { return false }
+            state.active = true
+            return true
+        }
+    }
+
+    /// Every pending event, for the round that starts.
+    func take() -> [DispatchEvent] {
+        state.withLock { state in
+            defer { state.events = [] }
+            return state.events
+        }
+    }
+
+    /// The end of a round; true when another round must follow (events arrived meanwhile, or
+    /// connections are still waiting for their write).
+    func finish(connectionsLeft: Bool) -> Bool {
+        state.withLock { state in
+            state.active = connectionsLeft || !state.events.isEmpty
+            return state.active
+        }
     }
 }

@@ -40,7 +40,7 @@ public final class RealtimeServer: Sendable {
         self.logger = logger
         let metrics = ServerMetrics()
         self.metrics = metrics
-        self.hub = Hub(metrics: metrics)
+        self.hub = Hub(metrics: metrics, connectionsPerRound: configuration.fanoutConnectionsPerRound)
         self.tls = try TLSContextLoader.load(certificatePath: configuration.tlsCertPath, keyPath: configuration.tlsKeyPath)
         do {
             self.store = MeasuredStore(base: try await StoreFactory.open(configuration.store), metrics: metrics)

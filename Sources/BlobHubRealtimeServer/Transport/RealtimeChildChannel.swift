@@ -91,7 +91,9 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             case .webSocket:
                 return
             case .http(let asyncChannel):
-                await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+                await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+                    await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+                }
             case .refused(let asyncChannel, let rejection):
                 // Never the request's headers: they may hold the credential that was refused.
                 logger.debug("upgrade refused", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)"])

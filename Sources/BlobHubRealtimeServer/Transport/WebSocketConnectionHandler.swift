@@ -30,26 +30,32 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
-    private let services: ConnectionServices
-    private var session: ConnectionSession
-    private var assembler: MessageAssembler
-    private var logger: Logger
-
-    private var context: ChannelHandlerContext?
-    /// Text messages received while an earlier one is still being processed.
-    private var inbox = CircularBuffer<ByteBuffer>()
-    /// The message being processed when it had to wait for async work.
-    private var suspended: SuspendedMessage?
+    // The fields `deliver` reads come first: stored properties are laid out in declaration order, so
+    // the fan-out touches one or two cache lines of each recipient instead of several.
+    private var state = State.open
+    /// Event frames waiting for the shard's next write to this connection (see `deliver`).
+    private var batch = DeliveryBatch()
     /// Frames waiting for the socket to become writable again.
     private var outbox = CircularBuffer<ByteBuffer>()
-    private var flushScheduled = false
-    private var state = State.open
+    private var context: ChannelHandlerContext?
     /// Set while a `since` replay runs: live deliveries wait here so the connection sees offsets in order.
     private var replayBuffer: [(offset: Int64, key: SubscriptionKey, frame: ByteBuffer)]?
     /// The highest offset a `since` replay sent per subscription: a live delivery at or below it is a duplicate.
     /// (A replay reads the table, which can be ahead of the live fan-out: with PostgreSQL the tailer dispatches
     /// events some time after they commit.)
     private var replayedThrough: [SubscriptionKey: Int64] = [:]
+    private let sendQueueLimit: Int
+
+    private let services: ConnectionServices
+    private var session: ConnectionSession
+    private var assembler: MessageAssembler
+    private var logger: Logger
+
+    /// Text messages received while an earlier one is still being processed.
+    private var inbox = CircularBuffer<ByteBuffer>()
+    /// The message being processed when it had to wait for async work.
+    private var suspended: SuspendedMessage?
+    private var flushScheduled = false
     private var rateLimiter: RateLimiter
     private var shard: FanoutShard?
 
@@ -71,6 +77,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     init(services: ConnectionServices, principal: Principal, connectionID: String) {
         self.services = services
+        self.sendQueueLimit = services.configuration.sendQueueLimit
         self.session = ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings)
         self.assembler = MessageAssembler(maxMessageBytes: services.configuration.maxMessageBytes)
         self.rateLimiter = RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateLimitBurst, now: NIODeadline.now().uptimeNanoseconds)
@@ -122,6 +129,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         for timer in [initTimeout, pingTimer, expiryTimer, closeTimer] { timer?.cancel() }
         inbox.removeAll()
         outbox.removeAll()
+        _ = batch.take()
         suspended = nil
         replayBuffer = nil
         for key in session.subscriptions.keys { shard?.remove(key, self) }
@@ -171,7 +179,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .close:
             switch state {
             case .open:
-                // Answer the client's close, then hang up once the answer is out.
+                // Answer the client's close (after the events already handed to it), then hang up once the answer is out.
+                _ = writePendingBatch()
                 state = .closing
                 services.metrics.closed(.normal)
                 writeAndClose(ServerFrame.close(code: CloseCode.normal.rawValue, reason: CloseCode.normal.reason))
@@ -229,8 +238,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                     suspended = message
                     verify(token, for: request)
                     return
-                case .subscribed(let key, let isNew, let since, let epoch):
-                    if isNew { shard?.add(key, self) }
+                case .subscribed(let key, _, let since, let epoch):
+                    // Also when merged: the type filter may have changed.
+                    if let subscription = session.subscriptions[key] {
+                        shard?.add(key, self, prefix: subscription.prefix, filtered: !subscription.acceptsEveryType)
+                    }
                     if let since {
                         suspended = message
                         replay(key, since: since, epoch: epoch, for: request)
@@ -296,26 +308,42 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     // MARK: Subscriptions and delivery
 
     /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
-    /// True when the event was handed to this connection (sent, or held behind a running replay).
-    /// A connection that wrote a frame is added to `unflushed` once; the shard flushes it after the batch.
-    func deliver(_ event: DispatchEvent, key: SubscriptionKey, frames: inout FrameCache, unflushed: inout [WebSocketConnectionHandler]) -> Bool {
-        guard state == .open, let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return false }
+    /// True when the event was handed to this connection (batched, queued, or held behind a running replay).
+    /// The first frame of a batch puts the connection in the shard's `waiting` queue, which later calls
+    /// `writeBatch`; until then further events join the same batch.
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, entry: Recipient, frames: inout FrameCache, waiting: inout CircularBuffer<WebSocketConnectionHandler>) -> Bool {
+        guard state == .open else { return false }
+        if entry.filtered {
+            guard let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return false }
+        }
         if !replayedThrough.isEmpty, let replayed = replayedThrough[key], event.offset <= replayed { return false }
-        let frame = frames.frame(prefix: subscription.prefix, event: event)
+        let frame = frames.frame(prefix: entry.prefix, event: event)
         if replayBuffer != nil {
             replayBuffer!.append((event.offset, key, frame))
-            if replayBuffer!.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
-        } else if write(frame), !flushScheduled {
-            flushScheduled = true
-            unflushed.append(self)
+            if replayBuffer!.count > sendQueueLimit { close(.slowConsumer) }
+        } else if !batch.isEmpty {
+            batch.append(frame, allocator: frames.allocator)
+            if batch.frames + outbox.count > sendQueueLimit { close(.slowConsumer) }
+        } else if outbox.isEmpty, let context, context.channel.isWritable {
+            batch.append(frame, allocator: frames.allocator)
+            waiting.append(self)
+        } else {
+            _ = write(frame)
         }
         return true
     }
 
-    /// The shard's end-of-batch flush (see `deliver`).
-    func flushDeferred() {
-        flushScheduled = false
-        context?.flush()
+    /// Writes and flushes the pending batch (the shard's turn for this connection).
+    func writeBatch() {
+        if writePendingBatch() { context?.flush() }
+    }
+
+    /// Writes the pending batch without flushing; true when something was written. Anything else this
+    /// connection sends goes after it, so events and responses keep the order they were produced in.
+    private func writePendingBatch() -> Bool {
+        guard !batch.isEmpty, let buffer = batch.take(), state == .open, let context else { return false }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        return true
     }
 
     /// SPEC §7.4: reads retained events after `since` while live events for the connection are held
@@ -394,12 +422,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// written and still needs a flush.
     private func write(_ frame: ByteBuffer) -> Bool {
         guard state == .open, let context else { return false }
+        _ = writePendingBatch()
         if outbox.isEmpty && context.channel.isWritable {
             context.write(wrapOutboundOut(frame), promise: nil)
             return true
         }
         outbox.append(frame)
-        if outbox.count > services.configuration.sendQueueLimit { close(.slowConsumer) }
+        if outbox.count > sendQueueLimit { close(.slowConsumer) }
         return false
     }
 
@@ -426,6 +455,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// written), input is then ignored until the client answers or a short grace period ends.
     func close(_ code: CloseCode) {
         guard state == .open, let context else { return }
+        _ = writePendingBatch()  // events already handed to the connection precede the close frame
         state = .closing
         services.metrics.closed(code)
         logger.debug("closing", metadata: ["code": "\(code.rawValue)"])
