@@ -11,16 +11,33 @@ struct BearerKeys: Sendable {
     }
 
     func accepts(_ request: Request) -> Bool {
-        guard !digests.isEmpty, let header = request.headers[.authorization] else { return false }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        let presented = SHA256.hash(data: Data(parts[1].trimmingCharacters(in: .whitespaces).utf8))
+        guard !digests.isEmpty, let header = request.headers[.authorization], let token = Self.bearerToken(header) else { return false }
+        let presented = SHA256.hash(data: token)
         // Digests of equal length compared in full: no early exit on the first differing byte.
         return digests.reduce(false) { found, digest in found || constantTimeEqual(digest, presented) }
     }
 
+    /// The bytes after `Bearer ` (scheme case-insensitive), without surrounding spaces; on the UTF-8
+    /// view, since this runs for every publish and admin request.
+    static func bearerToken(_ header: String) -> ArraySlice<UInt8>? {
+        let bytes = Array(header.utf8)
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count, bytes[scheme.count] == UInt8(ascii: " ") else { return nil }
+        for (byte, expected) in zip(bytes, scheme) where byte | 0x20 != expected { return nil }
+        var token = bytes[(scheme.count + 1)...]
+        while token.first == UInt8(ascii: " ") || token.first == UInt8(ascii: "\t") { token = token.dropFirst() }
+        while token.last == UInt8(ascii: " ") || token.last == UInt8(ascii: "\t") { token = token.dropLast() }
+        return token
+    }
+
     private func constantTimeEqual(_ a: SHA256.Digest, _ b: SHA256.Digest) -> Bool {
-        zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
+                var difference: UInt8 = 0
+                for index in 0..<min(a.count, b.count) { difference |= a[index] ^ b[index] }
+                return difference == 0 && a.count == b.count
+            }
+        }
     }
 
     static func unauthorized() -> Response {
