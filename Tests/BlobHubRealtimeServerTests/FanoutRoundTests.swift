@@ -123,12 +123,15 @@ import Testing
         #expect(pending.add([event]))            // idle: the caller starts a round
         #expect(!pending.add([event]))           // a round is due: no second one
         #expect(pending.take().count == 2)
-        #expect(pending.finish(connectionsLeft: true))   // connections still waiting: another round
+        #expect(pending.finish(connectionsLeft: true) == .afterYield)  // connections still waiting
         #expect(pending.take().isEmpty)
         #expect(!pending.add([event]))           // arrives while that round runs
-        #expect(pending.finish(connectionsLeft: false))  // ...so one more round follows
+        #expect(pending.finish(connectionsLeft: false) == .now)  // ...so one more round follows at once
         #expect(pending.take().count == 1)
-        #expect(!pending.finish(connectionsLeft: false)) // nothing left: idle
+        #expect(!pending.add([event]))
+        #expect(pending.finish(connectionsLeft: true) == .afterYield)  // waiting connections win
+        #expect(pending.take().count == 1)
+        #expect(pending.finish(connectionsLeft: false) == .idle) // nothing left
         #expect(pending.add([event]))
     }
 }

@@ -67,7 +67,12 @@ final class Hub: Sendable {
         let events = handle.pending.take()
         if !events.isEmpty { shard.deliver(events) }
         let connectionsLeft = shard.writeBatches()
-        if handle.pending.finish(connectionsLeft: connectionsLeft) {
+        switch handle.pending.finish(connectionsLeft: connectionsLeft) {
+        case .idle:
+            return
+        case .now:
+            handle.loop.execute { self.round(handle) }
+        case .afterYield:
             handle.loop.scheduleTask(in: Self.yieldInterval) { self.round(handle) }
         }
     }
@@ -111,12 +116,20 @@ final class PendingEvents: Sendable {
         }
     }
 
-    /// The end of a round; true when another round must follow (events arrived meanwhile, or
-    /// connections are still waiting for their write).
-    func finish(connectionsLeft: Bool) -> Bool {
+    enum Next: Equatable {
+        case idle
+        /// Events arrived during the round: deliver them at once.
+        case now
+        /// Connections are still waiting for their write: let the loop serve its sockets first.
+        case afterYield
+    }
+
+    /// The end of a round: whether and when another round must follow.
+    func finish(connectionsLeft: Bool) -> Next {
         state.withLock { state in
             state.active = connectionsLeft || !state.events.isEmpty
-            return state.active
+            if connectionsLeft { return .afterYield }
+            return state.active ? .now : .idle
         }
     }
 }
