@@ -7,7 +7,7 @@ enum LogSetup {
         var logger: Logger
         switch configuration.logFormat {
         case .json: logger = Logger(label: "blobhub-realtime") { JSONLogHandler(label: $0) }
-        case .text: logger = Logger(label: "blobhub-realtime") { StreamLogHandler.standardError(label: $0) }
+        case .text: logger = Logger(label: "blobhub-realtime") { TextLogHandler(label: $0) }
         }
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
         return logger
