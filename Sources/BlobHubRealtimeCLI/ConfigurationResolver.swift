@@ -75,6 +75,7 @@ public enum ConfigurationResolver {
         integer("max-connections", 1...10_000_000) { $0.maxConnections = $1 },
         integer("rate-limit", 1...1_000_000) { $0.rateLimit = $1; $0.rateLimitBurst = $1 * 2 },
         integer("send-queue-limit", 1...10_000_000) { $0.sendQueueLimit = $1 },
+        integer("event-loops", 1...1024) { $0.eventLoops = $1 },
         duration("init-timeout") { $0.initTimeout = $1 },
         duration("ping-interval") { $0.pingInterval = $1 },
         duration("ping-timeout") { $0.pingTimeout = $1 },

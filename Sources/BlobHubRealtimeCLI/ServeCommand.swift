@@ -23,6 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Open WebSocket connections per node; beyond it upgrades get 503. (default: 100000)") var maxConnections: String?
     @Option(help: "Requests per second per connection; burst is twice this. (default: 200)") var rateLimit: String?
     @Option(help: "Outbound messages queued per connection before it is closed with 4013. (default: 8192)") var sendQueueLimit: String?
+    @Option(help: "Event loop threads serving connections. (default: one per CPU core)") var eventLoops: String?
     @Option(help: "Time allowed between upgrade and status/initialize. (default: 10s)") var initTimeout: String?
     @Option(help: "Interval between server pings. (default: 25s)") var pingInterval: String?
     @Option(help: "Time to wait for any traffic after a ping. (default: 10s)") var pingTimeout: String?
@@ -49,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         let single: [(String, String?)] = [
             ("host", host), ("port", port), ("store", store), ("max-message-bytes", maxMessageBytes),
             ("max-subscriptions", maxSubscriptions), ("max-connections", maxConnections), ("rate-limit", rateLimit),
-            ("send-queue-limit", sendQueueLimit), ("init-timeout", initTimeout), ("ping-interval", pingInterval),
+            ("send-queue-limit", sendQueueLimit), ("event-loops", eventLoops), ("init-timeout", initTimeout), ("ping-interval", pingInterval),
             ("ping-timeout", pingTimeout), ("drain-timeout", drainTimeout), ("retention", retention),
             ("retention-events", retentionEvents), ("max-replay-events", maxReplayEvents), ("admin-key", adminKey),
             ("publisher-key", publisherKey), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey),

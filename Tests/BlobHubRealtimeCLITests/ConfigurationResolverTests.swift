@@ -14,6 +14,7 @@ import Testing
         #expect(configuration.maxConnections == 100_000)
         #expect(configuration.rateLimit == 200 && configuration.rateLimitBurst == 400)
         #expect(configuration.sendQueueLimit == 8192)
+        #expect(configuration.eventLoops == nil)
         #expect(configuration.initTimeout == .seconds(10))
         #expect(configuration.pingInterval == .seconds(25))
         #expect(configuration.pingTimeout == .seconds(10))
@@ -34,7 +35,7 @@ import Testing
             "BLOBHUB_REALTIME_HOST": "0.0.0.0", "BLOBHUB_REALTIME_PORT": "9000", "BLOBHUB_REALTIME_STORE": "memory",
             "BLOBHUB_REALTIME_MAX_MESSAGE_BYTES": "1024", "BLOBHUB_REALTIME_MAX_SUBSCRIPTIONS": "5",
             "BLOBHUB_REALTIME_MAX_CONNECTIONS": "10", "BLOBHUB_REALTIME_RATE_LIMIT": "50",
-            "BLOBHUB_REALTIME_SEND_QUEUE_LIMIT": "100", "BLOBHUB_REALTIME_INIT_TIMEOUT": "500ms",
+            "BLOBHUB_REALTIME_SEND_QUEUE_LIMIT": "100", "BLOBHUB_REALTIME_EVENT_LOOPS": "3", "BLOBHUB_REALTIME_INIT_TIMEOUT": "500ms",
             "BLOBHUB_REALTIME_PING_INTERVAL": "5m", "BLOBHUB_REALTIME_PING_TIMEOUT": "1m",
             "BLOBHUB_REALTIME_DRAIN_TIMEOUT": "3s", "BLOBHUB_REALTIME_RETENTION": "2h",
             "BLOBHUB_REALTIME_RETENTION_EVENTS": "500", "BLOBHUB_REALTIME_MAX_REPLAY_EVENTS": "20",
@@ -48,7 +49,7 @@ import Testing
         let c = try ConfigurationResolver.resolve(flags: [:], environment: environment)
         #expect(c.host == "0.0.0.0" && c.port == 9000 && c.store == "memory")
         #expect(c.maxMessageBytes == 1024 && c.maxSubscriptions == 5 && c.maxConnections == 10)
-        #expect(c.rateLimit == 50 && c.rateLimitBurst == 100 && c.sendQueueLimit == 100)
+        #expect(c.rateLimit == 50 && c.rateLimitBurst == 100 && c.sendQueueLimit == 100 && c.eventLoops == 3)
         #expect(c.initTimeout == .milliseconds(500) && c.pingInterval == .seconds(300) && c.pingTimeout == .seconds(60))
         #expect(c.drainTimeout == .seconds(3) && c.retention == .seconds(7200))
         #expect(c.retentionEvents == 500 && c.maxReplayEvents == 20)
@@ -99,6 +100,7 @@ import Testing
             (["tls-cert": ["/c.pem"]], [:], "--tls-key"),
             (["ping-interval": ["5s"], "ping-timeout": ["10s"]], [:], "--ping-timeout"),
             (["host": [""]], [:], "--host"),
+            (["event-loops": ["0"]], [:], "--event-loops"),
         ]
         for (flags, environment, expected) in cases {
             #expect(throws: ConfigurationResolver.Failure.self, "\(flags) \(environment)") {

@@ -73,6 +73,20 @@ import Testing
         }
     }
 
+    /// `--event-loops 1`: one loop serves the HTTP API and every connection (its own group, not NIO's shared one).
+    @Test func oneEventLoopServesPublishersAndSubscribers() async throws {
+        try await withPlatform({ $0.eventLoops = 1 }) { (server: TestServerHandle) async throws in
+            let first = try await server.connectInitialized()
+            let second = try await server.connectInitialized()
+            _ = try await first.subscribe(sessionParams())
+            _ = try await second.subscribe(sessionParams())
+            let offsets = try await server.publishAccepted("[" + [sessionEvent("flow.entered"), sessionEvent("flow.exited")].joined(separator: ",") + "]")
+            for socket in [first, second] {
+                #expect(try await socket.nextEvents(2).compactMap { $0["offset"] as? Int } == offsets)
+            }
+        }
+    }
+
     /// The index keeps "filtered or not" per subscription; merges can change it either way (SPEC §6.2).
     @Test func mergingTypeFiltersChangesWhatTheIndexDelivers() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in

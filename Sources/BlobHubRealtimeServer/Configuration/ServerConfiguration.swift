@@ -17,6 +17,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Bucket size; the default is twice the rate.
     public var rateLimitBurst: Int = 400
     public var sendQueueLimit: Int = 8192
+    /// Event loop threads serving connections; nil = one per core the process may run on.
+    public var eventLoops: Int? = nil
 
     public var initTimeout: Duration = .seconds(10)
     public var pingInterval: Duration = .seconds(25)

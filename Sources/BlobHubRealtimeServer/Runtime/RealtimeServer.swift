@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 import UnixSignals
@@ -28,6 +29,8 @@ public final class RealtimeServer: Sendable {
     let hub: Hub
     /// This node's metrics, served at `/metrics` (its own registry: no global state).
     public let metrics: ServerMetrics
+    /// `--event-loops`: this node's own loops, shut down when `run` ends; nil = NIO's shared group.
+    private let eventLoopGroup: MultiThreadedEventLoopGroup?
     private let tls: NIOSSLContext?
     /// Cluster mode: applies registry changes made on other nodes.
     private let registrySync: RegistrySyncService
@@ -41,6 +44,7 @@ public final class RealtimeServer: Sendable {
         let metrics = ServerMetrics()
         self.metrics = metrics
         self.hub = Hub(metrics: metrics, connectionsPerRound: configuration.fanoutConnectionsPerRound)
+        self.eventLoopGroup = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         self.tls = try TLSContextLoader.load(certificatePath: configuration.tlsCertPath, keyPath: configuration.tlsKeyPath)
         do {
             self.store = MeasuredStore(base: try await StoreFactory.open(configuration.store), metrics: metrics)
@@ -164,6 +168,7 @@ public final class RealtimeServer: Sendable {
                     "host": "\(configuration.host)", "port": "\(channel.localAddress?.port ?? 0)", "tls": "\(tls != nil)",
                 ])
             },
+            eventLoopGroupProvider: eventLoopGroup.map { .shared($0) } ?? .singleton,
             logger: logger
         )
         let drain = DrainService(nodeState: nodeState, registry: connections, drainTimeout: configuration.drainTimeout, logger: logger)
@@ -215,9 +220,11 @@ public final class RealtimeServer: Sendable {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
             try? await store.close()
+            try? await eventLoopGroup?.shutdownGracefully()
             throw error
         }
         try? await store.close()
+        try? await eventLoopGroup?.shutdownGracefully()
     }
 }
 
