@@ -4,11 +4,8 @@ import Logging
 /// Builds the process logger from `--log-level` / `--log-format`.
 enum LogSetup {
     static func makeLogger(_ configuration: ServerConfiguration) -> Logger {
-        var logger: Logger
-        switch configuration.logFormat {
-        case .json: logger = Logger(label: "blobhub-realtime") { JSONLogHandler(label: $0) }
-        case .text: logger = Logger(label: "blobhub-realtime") { TextLogHandler(label: $0) }
-        }
+        let format = configuration.logFormat
+        var logger = Logger(label: "blobhub-realtime") { ProcessLogHandler(label: $0, format: format) }
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
         return logger
     }
