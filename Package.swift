@@ -107,6 +107,7 @@ let package = Package(
             name: "BlobHubRealtimeClient",
             dependencies: [
                 "BlobHubRealtimeProtocol",
+                "BlobHubRealtimePostgresTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -177,10 +178,22 @@ let package = Package(
             dependencies: ["BlobHubRealtimeRegistry"],
             swiftSettings: swiftSettings
         ),
+        // Test support shared by the store and server tests: the throwaway PostgreSQL databases.
+        .target(
+            name: "BlobHubRealtimePostgresTesting",
+            dependencies: [
+                "BlobHubRealtimeStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support/PostgresTesting",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlobHubRealtimeStoreTests",
             dependencies: [
                 "BlobHubRealtimeStore",
+                "BlobHubRealtimePostgresTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -200,6 +213,7 @@ let package = Package(
                 "BlobHubRealtimeRegistry",
                 "BlobHubRealtimeStore",
                 "BlobHubRealtimeProtocol",
+                "BlobHubRealtimePostgresTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -2,65 +2,25 @@ import BlobHubRealtimeStore
 import Foundation
 import Logging
 import PostgresNIO
+import BlobHubRealtimePostgresTesting
 import Testing
 
 /// The PostgreSQL server the cluster tests use: `BLOBHUB_REALTIME_TEST_POSTGRES_URL` (and, for the restart test,
 /// `…_PG_CTL`, `…_DATA`, `…_RUN_AS`), as printed by `scripts/ci/postgres.sh start`.
 enum ClusterDatabase {
-    static let skipMessage = "no PostgreSQL: set BLOBHUB_REALTIME_TEST_POSTGRES_URL (eval \"$(scripts/ci/postgres.sh start)\") to run the cluster tests"
+    static let skipMessage = TestPostgres.skipMessage("cluster tests")
+    static func environment(_ suffix: String) -> String? { TestPostgres.environment(suffix) }
+    static var isConfigured: Bool { TestPostgres.isConfigured }
+    static var logger: Logger { TestPostgres.logger }
 
-    static func environment(_ suffix: String) -> String? {
-        guard let value = ProcessInfo.processInfo.environment["BLOBHUB_REALTIME_TEST_POSTGRES_" + suffix], !value.isEmpty else { return nil }
-        return value
-    }
-
-    static var isConfigured: Bool { environment("URL") != nil }
-
-    static let logger: Logger = {
-        var logger = Logger(label: "cluster-tests")
-        logger.logLevel = .critical
-        return logger
-    }()
-
-    /// Runs statements on `url` (the server's default database when nil); the last statement's first column as text.
     @discardableResult
     static func execute(_ statements: [String], url: String? = nil) async throws -> [String] {
-        let settings = try PostgresSettings.parse(url ?? environment("URL")!)
-        let configuration = PostgresConnection.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-            database: settings.database ?? settings.username, tls: .disable)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        do {
-            var last: [String] = []
-            for statement in statements {
-                last = []
-                for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) {
-                    last.append(try row.decode(String?.self) ?? "")
-                }
-            }
-            try await connection.close()
-            return last
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await TestPostgres.execute(statements, url: url)
     }
 
     /// A fresh database (its name and URL) for `body`, dropped afterwards.
     static func withDatabase<T>(_ body: (_ name: String, _ url: String) async throws -> T) async throws -> T {
-        var components = URLComponents(string: environment("URL")!)!
-        let name = "blobhub_cluster_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await execute(["CREATE DATABASE \(name)"])
-        components.path = "/" + name
-        let result: T
-        do {
-            result = try await body(name, components.string!)
-        } catch {
-            _ = try? await execute(["DROP DATABASE IF EXISTS \(name) WITH (FORCE)"])
-            throw error
-        }
-        try await execute(["DROP DATABASE IF EXISTS \(name) WITH (FORCE)"])
-        return result
+        try await TestPostgres.withDatabase(prefix: "blobhub_cluster_", body)
     }
 
     /// Makes the database unreachable for the nodes (new connections refused, current ones ended) or reachable again.
