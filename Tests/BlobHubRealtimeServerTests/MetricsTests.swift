@@ -18,6 +18,7 @@ import Testing
             #expect(scrape[Name.subscriptions] == 0)
             for outcome in HandshakeOutcome.allCases { #expect(scrape[Name.handshakes, [("outcome", outcome.rawValue)]] == 0) }
             for code in CloseCode.allCases { #expect(scrape[Name.closes, [("code", String(code.rawValue))]] == 0) }
+            for drop in ConnectionDrop.allCases { #expect(scrape[Name.closes, [("code", drop.rawValue)]] == 0) }
             for name in [Name.eventsPublished, Name.eventsDelivered, Name.eventsReplayed, Name.queueOverflows] {
                 #expect(scrape[name] == 0, "\(name)")
             }
@@ -167,6 +168,67 @@ import Testing
             let scrape = try await server.scrapeMetrics(until: { $0[Name.queueOverflows] == 1 })
             #expect(scrape[Name.queueOverflows] == 1)
             #expect(scrape[Name.closes, [("code", "4013")]] == 1)
+        }
+    }
+
+    /// A peer that answers no ping is hung up on without a close frame: counted as `code="ping_timeout"`.
+    @Test func pingTimeoutIsCountedAsAClose() async throws {
+        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { (server: TestServerHandle) async throws in
+            let socket = try await server.connectInitialized()
+            #expect(try await socket.nextFrame().opcode == 0x9)
+            // Answer nothing: the server hangs up after the ping timeout.
+            try await socket.socket.waitForEOF(timeout: .seconds(3))
+            let scrape = try await server.scrapeMetrics(until: { $0[Name.closes, [("code", "ping_timeout")]] == 1 })
+            #expect(scrape[Name.closes, [("code", "ping_timeout")]] == 1)
+            #expect(scrape[Name.closes, [("code", "connection_lost")]] == 0)
+            for code in CloseCode.allCases { #expect(scrape[Name.closes, [("code", String(code.rawValue))]] == 0, "\(code)") }
+            #expect(scrape[Name.connections] == 0)
+        }
+    }
+
+    /// A peer that ends TCP without a closing handshake, fully or only its sending side, is counted as
+    /// `code="connection_lost"`; one that closes properly is counted once, by the code of the close frame.
+    @Test func connectionsDroppedWithoutACloseFrameAreCounted() async throws {
+        try await withTestServer { (server: TestServerHandle) async throws in
+            let reset = try await server.connectInitialized()
+            await reset.close()
+            let halfClosed = try await server.connectInitialized()
+            try await halfClosed.socket.channel.close(mode: .output)
+            try await halfClosed.socket.waitForEOF()
+            let polite = try await server.connectInitialized()
+            try await polite.sendRaw(ClientFrame.encode(opcode: 0x8, payload: [0x03, 0xE8]))
+            #expect(try await polite.expectClose() == 1000)
+            try await polite.socket.waitForEOF()
+            let scrape = try await server.scrapeMetrics(until: { $0[Name.connections] == 0 && $0[Name.closes, [("code", "connection_lost")]] == 2 })
+            #expect(scrape[Name.closes, [("code", "connection_lost")]] == 2)
+            #expect(scrape[Name.closes, [("code", "1000")]] == 1)
+            #expect(scrape[Name.closes, [("code", "ping_timeout")]] == 0)
+            #expect(scrape[Name.handshakes, [("outcome", "accepted")]] == 3)
+        }
+    }
+
+    /// A TCP peer that never finishes its first request is dropped by the handshake timeout, counted as
+    /// `outcome="timeout"`; completed requests (the scrapes themselves) are not.
+    @Test func handshakeTimeoutIsCounted() async throws {
+        try await withTestServer({ $0.handshakeTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
+            let silent = try await RawSocket.connect(port: server.port)
+            let slow = try await RawSocket.connect(port: server.port)
+            try await slow.write("GET /v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+            try await silent.waitForEOF(timeout: .seconds(5))
+            try await slow.waitForEOF(timeout: .seconds(5))
+            let scrape = try await server.scrapeMetrics(until: { $0[Name.handshakes, [("outcome", "timeout")]] == 2 })
+            #expect(scrape[Name.handshakes, [("outcome", "timeout")]] == 2)
+            for outcome in HandshakeOutcome.allCases where outcome != .timeout {
+                #expect(scrape[Name.handshakes, [("outcome", outcome.rawValue)]] == 0, "\(outcome)")
+            }
+            // A connection whose upgrade completes in time is not a timeout, however long it then stays open.
+            let open = try await server.connectInitialized()
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await open.call(#"{"jsonrpc":"2.0","id":"still","method":"status/ping"}"#)["result"] != nil)
+            let later = try await server.scrapeMetrics()
+            #expect(later[Name.handshakes, [("outcome", "timeout")]] == 2)
+            #expect(later[Name.handshakes, [("outcome", "accepted")]] == 1)
+            await open.close()
         }
     }
 }

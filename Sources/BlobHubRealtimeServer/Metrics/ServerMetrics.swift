@@ -21,6 +21,7 @@ public final class ServerMetrics: Sendable {
     let queueOverflows: CoreMetrics.Counter
     private let handshakes: [HandshakeOutcome: CoreMetrics.Counter]
     private let closes: [CloseCode: CoreMetrics.Counter]
+    private let drops: [ConnectionDrop: CoreMetrics.Counter]
     private let storeLatency: [StoreOperation: CoreMetrics.Timer]
 
     enum Name {
@@ -65,6 +66,11 @@ public final class ServerMetrics: Sendable {
             closes[code] = CoreMetrics.Counter(label: Name.closes, dimensions: [("code", String(code.rawValue))], factory: factory)
         }
         self.closes = closes
+        var drops: [ConnectionDrop: CoreMetrics.Counter] = [:]
+        for drop in ConnectionDrop.allCases {
+            drops[drop] = CoreMetrics.Counter(label: Name.closes, dimensions: [("code", drop.rawValue)], factory: factory)
+        }
+        self.drops = drops
         var storeLatency: [StoreOperation: CoreMetrics.Timer] = [:]
         for operation in StoreOperation.allCases {
             storeLatency[operation] = CoreMetrics.Timer(label: Name.storeLatency, dimensions: [("operation", operation.rawValue)], factory: factory)
@@ -93,6 +99,11 @@ public final class ServerMetrics: Sendable {
         if code == .slowConsumer { queueOverflows.increment() }
     }
 
+    /// A connection that ended while open without a close frame from the server.
+    func dropped(_ drop: ConnectionDrop) {
+        drops[drop]?.increment()
+    }
+
     func storeOperation(_ operation: StoreOperation, took duration: Duration) {
         let (seconds, attoseconds) = duration.components
         storeLatency[operation]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
@@ -113,6 +124,7 @@ enum HandshakeOutcome: String, CaseIterable, Sendable {
     case badRequest = "bad_request"  // 400: bad WebSocket version or key
     case notFound = "not_found"  // 404: upgrade on another path
     case methodNotAllowed = "method_not_allowed"
+    case timeout  // the first request was not complete within --handshake-timeout: dropped without an answer
 
     init(rejection status: Int) {
         switch status {
@@ -124,6 +136,15 @@ enum HandshakeOutcome: String, CaseIterable, Sendable {
         default: self = .badRequest
         }
     }
+}
+
+/// How an open WebSocket connection ended when the server sent no close frame, counted in
+/// `blobhub_realtime_closes_total{code}` next to the close codes (clients see 1006 for both).
+enum ConnectionDrop: String, CaseIterable, Sendable {
+    /// Nothing arrived within --ping-timeout of a ping: the server hung up.
+    case pingTimeout = "ping_timeout"
+    /// The peer ended TCP (or the socket failed) without a closing handshake.
+    case connectionLost = "connection_lost"
 }
 
 /// Store calls timed in `blobhub_realtime_store_latency_seconds{operation}`.

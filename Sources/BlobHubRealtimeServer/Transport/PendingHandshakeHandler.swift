@@ -7,15 +7,23 @@ final class PendingHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     typealias InboundIn = NIOAny
 
     private let timeout: TimeAmount
+    private let timedOut: @Sendable () -> Void
     private var timer: Scheduled<Void>?
 
-    init(timeout: TimeAmount) {
+    /// `timedOut` runs when the timeout drops the connection (metrics: `handshakes_total{outcome="timeout"}`).
+    init(timeout: TimeAmount, timedOut: @escaping @Sendable () -> Void = {}) {
         self.timeout = timeout
+        self.timedOut = timedOut
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        let timedOut = self.timedOut
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            guard channel.isActive else { return }
+            timedOut()
+            channel.close(promise: nil)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -69,7 +69,8 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enablePipelining = false
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
-            let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout))
+            let metrics = services.metrics
+            let guardHandler = PendingHandshakeHandler(timeout: .init(services.configuration.handshakeTimeout)) { metrics.handshake(.timeout) }
             try channel.pipeline.syncOperations.addHandler(guardHandler, name: "handshake-guard")
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
             try channel.pipeline.syncOperations.addHandler(RequestHeadErrorHandler(), name: "request-head-errors")

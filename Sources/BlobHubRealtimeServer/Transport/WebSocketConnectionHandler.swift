@@ -64,6 +64,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var expiryTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     private var lastInbound = NIODeadline.now()
+    /// How the connection is counted if it ends while open (no close frame from us): see `tearDown`.
+    private var drop = ConnectionDrop.connectionLost
 
     private enum State { case open, closing, closed }
 
@@ -125,6 +127,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     private func tearDown() {
         guard state != .closed else { return }
+        // Ended without a close frame of ours (closes with one were counted when it was sent).
+        if state == .open { services.metrics.dropped(drop) }
         state = .closed
         for timer in [initTimeout, pingTimer, expiryTimer, closeTimer] { timer?.cancel() }
         inbox.removeAll()
@@ -490,6 +494,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
                 guard state == .open else { return }
                 if lastInbound < sentAt {
                     logger.debug("ping timeout")
+                    drop = .pingTimeout
                     self.context?.close(promise: nil)
                 } else {
                     schedulePing()

@@ -28,19 +28,27 @@ import Testing
             }
             let corpus = try Self.corpus()
             let outcomes = OutcomeTally()
+            // GARBAGE_SEED=<n> replays the same attack plan; each fuzzed connection's seed is in its failure outcome
+            // (replay one alone with GARBAGE_REPLAY_SEED=<seed> and the `replaysOneFuzzedConnection` test).
+            let seed = Self.baseSeed()
+            print("garbage seed: \(seed)")
             let attackDeadline = ContinuousClock.now + .seconds(8)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for attacker in 0..<8 {
                     group.addTask {
-                        var generator = SystemRandomNumberGenerator()
+                        var generator = SplitMix64(seed: seed &+ UInt64(attacker) << 32)
+                        var round: UInt64 = 0
                         while ContinuousClock.now < attackDeadline {
+                            round += 1
                             let kind = (attacker + Int.random(in: 0..<4, using: &generator)) % 4
                             let outcome: String
                             switch kind {
                             case 0: outcome = "random bytes: " + (try await Self.randomBytes(port: server.port))
                             case 1: outcome = try await Self.truncatedHandshake(port: server.port, token: try await server.token())
                             case 2: outcome = "huge headers: " + (try await Self.hugeHeaders(port: server.port))
-                            default: outcome = "fuzzed: " + (try await Self.fuzzedMessages(server: server, corpus: corpus))
+                            default:
+                                let connectionSeed = seed &+ UInt64(attacker) << 32 &+ round
+                                outcome = "fuzzed: " + (try await Self.fuzzedMessages(server: server, corpus: corpus, seed: connectionSeed))
                             }
                             outcomes.count(outcome)
                         }
@@ -60,16 +68,13 @@ import Testing
             let seen = outcomes.counts
             print("garbage outcomes: \(seen.sorted { $0.key < $1.key })")
             #expect(seen["fuzzed: internal error"] == nil, "\(seen)")
-            // Seen once in a clean-clone CI run (1 of 3): a fuzzed connection's final ping got no answer within 10 s.
-            // Not understood yet (a message that never resumes, or EOF without a close frame); tracked here and in
-            // issue 7 instead of failing CI at random.
-            withKnownIssue("a fuzzed connection left its final ping unanswered", isIntermittent: true) {
-                #expect(seen["fuzzed: no answer"] == nil, "\(seen)")
-            }
+            // Every fuzzed connection is answered or closed with a protocol close code: never left unanswered.
+            #expect(!seen.keys.contains { $0.hasPrefix("fuzzed: no answer") }, "\(seen)")
             // Unparsable first requests are answered (400/431) or dropped at once, not left to the 10 s handshake timeout.
             #expect(!seen.keys.contains { $0.hasSuffix("left open") }, "\(seen)")
-            // The stream never stopped (the machine is shared, so the rate is not asserted).
-            #expect(offsets.count >= 10)
+            // The stream never stopped (the machine is shared, so the rate is not asserted: 9 events in the 8 s
+            // were seen at a load average of 8.7 on 2 cores, against hundreds on a quiet machine).
+            #expect(offsets.count >= 5)
         }
     }
 
@@ -135,6 +140,7 @@ import Testing
     static func corpus() throws -> [[UInt8]] {
         let directory = corpusDirectory
         let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }  // seeds pick the same files everywhere
         let seeds = try files.map { [UInt8](try Data(contentsOf: $0)) }
         guard !seeds.isEmpty else { throw StressFailure("empty corpus at \(directory.path)") }
         return seeds
@@ -169,40 +175,92 @@ import Testing
         return await closedOrAnswered(socket)
     }
 
-    /// An authenticated, initialized connection sends mutated corpus messages, then checks it is
-    /// still answered (or was closed with a protocol close code, never 1011).
-    static func fuzzedMessages(server: TestServerHandle, corpus: [[UInt8]]) async throws -> String {
+    /// The attack's base seed: `GARBAGE_SEED` when set, else a fresh one (printed by the test).
+    static func baseSeed() -> UInt64 {
+        ProcessInfo.processInfo.environment["GARBAGE_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+    }
+
+    /// Replays one fuzzed connection from its seed (printed in a failure outcome), many times over.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["GARBAGE_REPLAY_SEED"] != nil), .timeLimit(.minutes(1)))
+    func replaysOneFuzzedConnection() async throws {
+        let seed = try #require(ProcessInfo.processInfo.environment["GARBAGE_REPLAY_SEED"].flatMap(UInt64.init))
+        try await withPlatform { server in
+            let corpus = try Self.corpus()
+            for _ in 0..<20 {
+                let outcome = try await Self.fuzzedMessages(server: server, corpus: corpus, seed: seed)
+                print("replayed \(seed): \(outcome)")
+                #expect(!outcome.hasPrefix("no answer") && outcome != "internal error", "\(outcome)")
+            }
+        }
+    }
+
+    /// An authenticated, initialized connection sends mutated corpus messages (all drawn from `seed`), then
+    /// checks it is still answered (or was closed with a protocol close code, never 1011).
+    ///
+    /// Outcomes: "answered", "closed <code>", "internal error", "write failed", or "no answer: ..." telling an
+    /// end of stream without a close frame from a silent open socket, with what was received and sent last.
+    static func fuzzedMessages(server: TestServerHandle, corpus: [[UInt8]], seed: UInt64) async throws -> String {
+        var generator = SplitMix64(seed: seed)
         let socket = try await server.connectInitialized()
         defer { Task { await socket.close() } }
-        for _ in 0..<Int.random(in: 5...40) {
-            var message = corpus.randomElement()!
-            mutate(&message, corpus: corpus)
+        var lastSent = ""
+        let count = Int.random(in: 5...40, using: &generator)
+        for _ in 0..<count {
+            var message = corpus.randomElement(using: &generator)!
+            mutate(&message, corpus: corpus, using: &generator)
             // Mostly valid UTF-8, so most messages reach the JSON-RPC layer instead of closing with 1007.
-            if Int.random(in: 0..<10) > 0 { message = Array(String(decoding: message, as: UTF8.self).utf8) }
+            if Int.random(in: 0..<10, using: &generator) > 0 { message = Array(String(decoding: message, as: UTF8.self).utf8) }
+            lastSent = String(decoding: message.prefix(120), as: UTF8.self)
             guard (try? await socket.sendRaw(ClientFrame.encode(opcode: 0x1, payload: message))) != nil else { return "write failed" }
         }
-        try? await socket.send(#"{"jsonrpc":"2.0","id":"alive","method":"status/ping"}"#)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let pingWritten = (try? await socket.send(#"{"jsonrpc":"2.0","id":"alive","method":"status/ping"}"#)) != nil
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(10)
+        var received = 0
+        var lastFrame = "none"
+        /// Why the ping looks unanswered, with what was received, left unread, and sent last.
+        func noAnswer(_ what: String) async -> String {
+            var unread: [ReceivedFrame] = []
+            while let frame = try? await socket.nextFrame(timeout: .zero) { unread.append(frame) }
+            let answerUnread = unread.contains { $0.opcode == 0x1 && $0.text.contains(#""id":"alive""#) }
+            return "no answer: \(what) after \(started.duration(to: .now)), seed \(seed), \(count) messages, ping written: \(pingWritten), "
+                + "\(received) frames received (last \(lastFrame)), \(unread.count) frames unread (the answer among them: \(answerUnread)), "
+                + "last sent \(lastSent.debugDescription)"
+        }
         while ContinuousClock.now < deadline {
-            guard let frame = try? await socket.nextFrame(timeout: .seconds(10)) else { return "no answer" }
+            let frame: ReceivedFrame
+            do {
+                frame = try await socket.nextFrame(timeout: ContinuousClock.now.duration(to: deadline))
+            } catch is ByteInbox.EndOfStream {
+                return await noAnswer("end of stream without a close frame")
+            } catch {
+                return await noAnswer("\(error), socket \(socket.socket.inbox.isClosed ? "closed" : "open")")
+            }
+            received += 1
+            lastFrame = "opcode \(frame.opcode): \(frame.text.prefix(80).debugDescription)"
             if frame.opcode == 0x8 {
                 return frame.closeCode == 1011 ? "internal error" : "closed \(frame.closeCode.map(String.init) ?? "-")"
             }
             if frame.opcode == 0x1, frame.text.contains(#""id":"alive""#) { return "answered" }
             if frame.opcode == 0x1, frame.text.contains(#""code":500"#) { return "internal error" }
         }
-        return "no answer"
+        return await noAnswer("timed out, socket \(socket.socket.inbox.isClosed ? "closed" : "open")")
     }
 
     /// libFuzzer-style mutations: flip bytes, cut, splice with another seed, duplicate a slice.
     static func mutate(_ message: inout [UInt8], corpus: [[UInt8]]) {
-        for _ in 0..<Int.random(in: 1...4) where !message.isEmpty {
-            let at = Int.random(in: 0..<message.count)
-            switch Int.random(in: 0..<5) {
-            case 0: message[at] ^= UInt8(1 << Int.random(in: 0..<8))
-            case 1: message[at] = Array(#"{}[]":,0"\"#.utf8).randomElement()!
+        var generator = SystemRandomNumberGenerator()
+        mutate(&message, corpus: corpus, using: &generator)
+    }
+
+    static func mutate<Generator: RandomNumberGenerator>(_ message: inout [UInt8], corpus: [[UInt8]], using generator: inout Generator) {
+        for _ in 0..<Int.random(in: 1...4, using: &generator) where !message.isEmpty {
+            let at = Int.random(in: 0..<message.count, using: &generator)
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0: message[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &generator))
+            case 1: message[at] = Array(#"{}[]":,0"\"#.utf8).randomElement(using: &generator)!
             case 2: message.removeSubrange(at...)
-            case 3: message.insert(contentsOf: corpus.randomElement()!.prefix(Int.random(in: 0...64)), at: at)
+            case 3: message.insert(contentsOf: corpus.randomElement(using: &generator)!.prefix(Int.random(in: 0...64, using: &generator)), at: at)
             default: message.insert(contentsOf: message[at...].prefix(32), at: at)
             }
         }
