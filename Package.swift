@@ -13,9 +13,11 @@ let package = Package(
         .executable(name: "blobhub-realtime", targets: ["blobhub-realtime"]),
         .executable(name: "blobhub-realtime-bench", targets: ["blobhub-realtime-bench"]),
         .library(name: "BlobHubRealtimeProtocol", targets: ["BlobHubRealtimeProtocol"]),
+        .library(name: "BlobHubRealtimeIdentity", targets: ["BlobHubRealtimeIdentity"]),
         .library(name: "BlobHubRealtimeAuth", targets: ["BlobHubRealtimeAuth"]),
         .library(name: "BlobHubRealtimeRegistry", targets: ["BlobHubRealtimeRegistry"]),
         .library(name: "BlobHubRealtimeStore", targets: ["BlobHubRealtimeStore"]),
+        .library(name: "BlobHubRealtimeSession", targets: ["BlobHubRealtimeSession"]),
         .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
         .library(name: "BlobHubRealtimeClient", targets: ["BlobHubRealtimeClient"]),
     ],
@@ -42,10 +44,18 @@ let package = Package(
             name: "BlobHubRealtimeProtocol",
             swiftSettings: swiftSettings
         ),
+        // Who a connection authenticated as: user and API-key principals, authentication failures.
+        // Pure values with no dependencies (the fuzz harness links it without jwt-kit).
+        .target(
+            name: "BlobHubRealtimeIdentity",
+            swiftSettings: swiftSettings
+        ),
         // Credentials: extraction from the upgrade request, JWT verification, token minting, the API-key seam.
+        // Re-exports BlobHubRealtimeIdentity.
         .target(
             name: "BlobHubRealtimeAuth",
             dependencies: [
+                "BlobHubRealtimeIdentity",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -74,11 +84,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The server: configuration, authentication, connection state machine, WebSocket transport, HTTP routes.
+        // The connection state machine (SPEC §5–§6): initialization, re-authentication, the subscription
+        // set and its access checks. Pure logic, no I/O; fuzzed by blobhub-realtime-fuzz.
+        .target(
+            name: "BlobHubRealtimeSession",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeIdentity",
+                "BlobHubRealtimeRegistry",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server: configuration, authentication, WebSocket transport, fan-out, HTTP routes.
         .target(
             name: "BlobHubRealtimeServer",
             dependencies: [
                 "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeIdentity",
+                "BlobHubRealtimeSession",
                 "BlobHubRealtimeAuth",
                 "BlobHubRealtimeRegistry",
                 "BlobHubRealtimeStore",
@@ -149,12 +172,13 @@ let package = Package(
             path: "Examples/swift-client",
             swiftSettings: swiftSettings
         ),
-        // libFuzzer harness over the JSON parser, the JSON-RPC decoder and the method params (Fuzz/README.md).
-        // Depends on the Protocol target only, so the sanitizer build stays small; without -DFUZZING it
+        // libFuzzer harness over the JSON parser, the JSON-RPC decoder, the method params and the
+        // connection state machine (Fuzz/README.md). Depends on the pure targets only (no NIO, no
+        // jwt-kit; swift-crypto via Registry), so the sanitizer build stays small; without -DFUZZING it
         // is a corpus replayer. Built by scripts/ci/fuzz.sh into its own scratch path .build-fuzz.
         .executableTarget(
             name: "blobhub-realtime-fuzz",
-            dependencies: ["BlobHubRealtimeProtocol"],
+            dependencies: ["BlobHubRealtimeProtocol", "BlobHubRealtimeIdentity", "BlobHubRealtimeRegistry", "BlobHubRealtimeSession"],
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
         .testTarget(
@@ -208,6 +232,8 @@ let package = Package(
             name: "BlobHubRealtimeServerTests",
             dependencies: [
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeSession",
+                "BlobHubRealtimeIdentity",
                 "BlobHubRealtimeClient",
                 "BlobHubRealtimeAuth",
                 "BlobHubRealtimeRegistry",

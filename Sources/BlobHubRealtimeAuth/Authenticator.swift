@@ -1,3 +1,4 @@
+import BlobHubRealtimeIdentity
 import Foundation
 import NIOHTTP1
 

@@ -1,3 +1,4 @@
+import BlobHubRealtimeIdentity
 import NIOHTTP1
 
 /// Finds the credential of a WebSocket upgrade request (SPEC §3).

@@ -3,10 +3,36 @@
 
 import Foundation
 
+/// The two fuzz targets of the one binary, chosen by the argument `--target=protocol|session`
+/// (default protocol). libFuzzer ignores arguments that start with `--`.
+enum FuzzTarget: String, Sendable {
+    /// `ProtocolHarness`: one input is one message through the parser, the decoder and the params.
+    case `protocol`
+    /// `SessionHarness`: one input is a principal and a sequence of messages to one `ConnectionSession`.
+    case session
+
+    static let selected: FuzzTarget = {
+        for argument in CommandLine.arguments.dropFirst() where argument.hasPrefix("--target=") {
+            guard let target = FuzzTarget(rawValue: String(argument.dropFirst("--target=".count))) else {
+                fatalError("unknown fuzz target \(argument); use --target=protocol or --target=session")
+            }
+            return target
+        }
+        return .protocol
+    }()
+
+    func run(_ bytes: UnsafeRawBufferPointer) {
+        switch self {
+        case .protocol: ProtocolHarness.run(bytes)
+        case .session: SessionHarness.run(bytes)
+        }
+    }
+}
+
 /// Called by libFuzzer once per input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    ProtocolHarness.run(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
+    FuzzTarget.selected.run(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
     return 0
 }
 

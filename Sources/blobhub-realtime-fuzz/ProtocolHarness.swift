@@ -95,7 +95,7 @@ enum ProtocolHarness {
     }
 
     /// A response must be one JSON object with `"jsonrpc":"2.0"` and the request's id, byte-exact.
-    private static func checkResponse(_ bytes: [UInt8], id: RPCRequestID?) {
+    static func checkResponse(_ bytes: [UInt8], id: RPCRequestID?) {
         guard case .object(let object)? = try? JSONParser.parse(bytes, maxDepth: RPCDecoder.maxDepth + 8) else {
             fail("a response is not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
         }

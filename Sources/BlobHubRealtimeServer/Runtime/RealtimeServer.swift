@@ -1,6 +1,7 @@
 import BlobHubRealtimeAuth
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
+import BlobHubRealtimeSession
 import BlobHubRealtimeStore
 import Foundation
 import Hummingbird

@@ -2,11 +2,13 @@
 import BlobHubRealtimeAuth
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
+import BlobHubRealtimeSession
 import Foundation
 import Testing
 
-/// The connection state machine under random request sequences (the part of issue 7's fuzzing the
-/// libFuzzer target cannot reach cheaply, see Fuzz/README.md). Deterministic: a failure names its seed.
+/// The connection state machine under random request sequences, in the normal suite (libFuzzer's
+/// `session` target explores it further under the sanitizers, see Fuzz/README.md). Deterministic: a
+/// failure names its seed.
 /// Inputs mix well-formed requests over a small id pool with mutated seed-corpus messages.
 @Suite struct ConnectionSessionRandomTests {
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
@@ -40,6 +42,19 @@ import Testing
         // The sequences reach every kind of outcome, so the checks above were exercised.
         for kind in ["success", "failure", "subscribed", "merged", "unsubscribed", "verifyToken"] {
             #expect(seen[kind, default: 0] >= 30, "\(kind): \(seen)")
+        }
+    }
+
+    /// The session target encodes each subscription's notification prefix itself (it cannot see the
+    /// server's fan-out code); both encodings must stay byte-identical.
+    @Test func eventPrefixMatchesTheFanoutEncoding() {
+        for target in SubscriptionTarget.allCases {
+            for scopeID in [nil, "rev-1", "R\u{e9}v \"1\"\\\n"] as [String?] {
+                for targetID in ["s-1", "ÄBC-\u{1}", "0F8FAD5B-D9CB-469F-A165-70867728950E"] {
+                    #expect(ActiveSubscription.eventPrefix(scope: target.scope, scopeID: scopeID, target: target, targetID: targetID)
+                        == DeliveryFrame.prefix(scope: target.scope, scopeID: scopeID, target: target, targetID: targetID))
+                }
+            }
         }
     }
 

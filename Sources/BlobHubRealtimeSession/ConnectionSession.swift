@@ -1,4 +1,4 @@
-import BlobHubRealtimeAuth
+import BlobHubRealtimeIdentity
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
 import Foundation
@@ -6,9 +6,9 @@ import Foundation
 /// The protocol state of one connection (SPEC §5): initialization, the authenticated principal and
 /// its expiry. Pure logic: it never touches the network. The transport feeds it requests and carries
 /// out the steps it returns.
-struct ConnectionSession {
+public struct ConnectionSession: Sendable {
     /// What the transport must do for one request.
-    enum Step {
+    public enum Step: Sendable {
         /// Answer with this result or error (notifications are not answered by the caller).
         case done(Result<JSONValue, RPCError>)
         /// Verify this token off the event loop, then call `finishAuthentication`.
@@ -19,32 +19,41 @@ struct ConnectionSession {
         case unsubscribed(SubscriptionKey)
     }
 
-    struct Settings: Sendable {
-        var serverName: String
-        var serverVersion: String
-        var epoch: String
-        var heartbeatIntervalMs: Int
-        var maxMessageBytes: Int
-        var maxSubscriptions: Int
+    public struct Settings: Sendable {
+        public var serverName: String
+        public var serverVersion: String
+        public var epoch: String
+        public var heartbeatIntervalMs: Int
+        public var maxMessageBytes: Int
+        public var maxSubscriptions: Int
+
+        public init(serverName: String, serverVersion: String, epoch: String, heartbeatIntervalMs: Int, maxMessageBytes: Int, maxSubscriptions: Int) {
+            self.serverName = serverName
+            self.serverVersion = serverVersion
+            self.epoch = epoch
+            self.heartbeatIntervalMs = heartbeatIntervalMs
+            self.maxMessageBytes = maxMessageBytes
+            self.maxSubscriptions = maxSubscriptions
+        }
     }
 
-    let connectionID: String
-    let settings: Settings
-    private(set) var principal: Principal
-    private(set) var isInitialized = false
-    private(set) var subscriptions: [SubscriptionKey: ActiveSubscription] = [:]
+    public let connectionID: String
+    public let settings: Settings
+    public private(set) var principal: Principal
+    public private(set) var isInitialized = false
+    public private(set) var subscriptions: [SubscriptionKey: ActiveSubscription] = [:]
 
-    init(connectionID: String, principal: Principal, settings: Settings) {
+    public init(connectionID: String, principal: Principal, settings: Settings) {
         self.connectionID = connectionID
         self.principal = principal
         self.settings = settings
     }
 
     /// When the credential stops being valid (before leeway), if it expires at all.
-    var credentialExpiry: Date? { principal.expiresAt }
+    public var credentialExpiry: Date? { principal.expiresAt }
 
     /// Handles one request; `registry` is the current registry, for access checks.
-    mutating func handle(_ request: RPCRequest, registry: RegistrySnapshot) -> Step {
+    public mutating func handle(_ request: RPCRequest, registry: RegistrySnapshot) -> Step {
         guard let method = RPCMethod(rawValue: request.method) else {
             return .done(.failure(.methodNotSupported))
         }
@@ -67,11 +76,17 @@ struct ConnectionSession {
         case .subscriptionRemove:
             return remove(request.params)
         case .subscriptionList:
-            let list = subscriptions.values.sorted { RoutingKey.text($0.key) < RoutingKey.text($1.key) }.map(\.listJSON)
+            let list = subscriptions.values.sorted { Self.listOrder($0.key) < Self.listOrder($1.key) }.map(\.listJSON)
             return .done(.success(.object(JSONObject([("subscriptions", .array(list))]))))
         case .initialize, .ping:
             preconditionFailure("handled above")
         }
+    }
+
+    /// `subscription/list` order: by the routing-key text `scope|scope_id|target|target_id` (the
+    /// server's `RoutingKey.text`).
+    private static func listOrder(_ key: SubscriptionKey) -> String {
+        "\(key.scope.rawValue)|\(key.scopeID)|\(key.target.rawValue)|\(key.targetID)"
     }
 
     private mutating func add(_ raw: JSONObject?, registry: RegistrySnapshot) -> Step {
@@ -117,14 +132,14 @@ struct ConnectionSession {
     }
 
     /// Drops subscriptions the principal may no longer read; returns them (SPEC §6.6).
-    mutating func revalidate(registry: RegistrySnapshot) -> [ActiveSubscription] {
+    public mutating func revalidate(registry: RegistrySnapshot) -> [ActiveSubscription] {
         let principal = registryPrincipal
         let lost = subscriptions.values.filter { !AccessPolicy.canRead(principal, $0.key, in: registry) }
         for subscription in lost { subscriptions[subscription.key] = nil }
         return lost
     }
 
-    var registryPrincipal: RegistryPrincipal {
+    public var registryPrincipal: RegistryPrincipal {
         switch principal {
         case .user(let user):
             return .user(id: user.userID)
@@ -159,7 +174,7 @@ struct ConnectionSession {
     }
 
     /// Completes `status/authenticate`: the new token must be valid and name the same user (SPEC §5.3).
-    mutating func finishAuthentication(_ outcome: Result<UserPrincipal, AuthenticationFailure>) -> Result<JSONValue, RPCError> {
+    public mutating func finishAuthentication(_ outcome: Result<UserPrincipal, AuthenticationFailure>) -> Result<JSONValue, RPCError> {
         guard case .success(let user) = outcome, case .user(let current) = principal, current.userID == user.userID else {
             return .failure(.forbidden)
         }
