@@ -61,8 +61,7 @@ public struct ActiveSubscription: Sendable {
     ///
     /// Everything of a `subscription/event` notification (SPEC §7.1) before the offset depends only on
     /// the subscription, echoing its ids as the client wrote them; the transport completes it with
-    /// offset + `,"event":` + event + `}}`. (Same bytes as the server's `DeliveryFrame.prefix`, which a
-    /// server test checks.)
+    /// offset + `,"event":` + event + `}}` (the server's `DeliveryFrame.make`).
     public static func eventPrefix(scope: SubscriptionScope, scopeID: String?, target: SubscriptionTarget, targetID: String) -> [UInt8] {
         var bytes = Array(#"{"jsonrpc":"2.0","method":"subscription/event","params":"#.utf8)
         bytes += Array(#"{"scope":"#.utf8)

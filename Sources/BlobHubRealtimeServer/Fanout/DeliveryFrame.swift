@@ -4,23 +4,9 @@ import NIOCore
 /// Builds `subscription/event` notifications as complete WebSocket frames (SPEC §7.1).
 ///
 /// Everything before the offset depends only on the subscription (echoing its ids as the client
-/// wrote them), so each subscription encodes that prefix once; a frame is prefix + offset + event.
+/// wrote them), so each subscription encodes that prefix once (`ActiveSubscription.eventPrefix`);
+/// a frame is prefix + offset + event.
 enum DeliveryFrame {
-    /// `{"jsonrpc":"2.0","method":"subscription/event","params":{"scope":…,"scope_id":…,"target":…,"target_id":…,"offset":`
-    static func prefix(scope: SubscriptionScope, scopeID: String?, target: SubscriptionTarget, targetID: String) -> [UInt8] {
-        var bytes = Array(#"{"jsonrpc":"2.0","method":"subscription/event","params":"#.utf8)
-        bytes += Array(#"{"scope":"#.utf8)
-        JSONWriter.appendString(scope.rawValue, into: &bytes)
-        bytes += Array(#","scope_id":"#.utf8)
-        if let scopeID { JSONWriter.appendString(scopeID, into: &bytes) } else { bytes += Array("null".utf8) }
-        bytes += Array(#","target":"#.utf8)
-        JSONWriter.appendString(target.rawValue, into: &bytes)
-        bytes += Array(#","target_id":"#.utf8)
-        JSONWriter.appendString(targetID, into: &bytes)
-        bytes += Array(#","offset":"#.utf8)
-        return bytes
-    }
-
     private static let eventMember = Array(#","event":"#.utf8)
     private static let closing = Array("}}".utf8)
 

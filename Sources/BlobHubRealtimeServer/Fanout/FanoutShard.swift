@@ -78,7 +78,7 @@ final class FanoutShard {
 /// own subscription table unless the subscription filters by type.
 struct Recipient {
     let handler: WebSocketConnectionHandler
-    /// The subscription's encoded notification prefix (`DeliveryFrame.prefix`), shared by the
+    /// The subscription's encoded notification prefix (`ActiveSubscription.eventPrefix`), shared by the
     /// recipients of a key that spell it alike, so `FrameCache` matches it by identity.
     var prefix: [UInt8]
     /// The subscription has a type filter: check it against the connection's subscription.

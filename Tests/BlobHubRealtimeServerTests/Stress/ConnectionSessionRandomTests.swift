@@ -4,6 +4,7 @@ import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
 import BlobHubRealtimeSession
 import Foundation
+import NIOCore
 import Testing
 
 /// The connection state machine under random request sequences, in the normal suite (libFuzzer's
@@ -45,14 +46,26 @@ import Testing
         }
     }
 
-    /// The session target encodes each subscription's notification prefix itself (it cannot see the
-    /// server's fan-out code); both encodings must stay byte-identical.
-    @Test func eventPrefixMatchesTheFanoutEncoding() {
+    /// The session target encodes each subscription's notification prefix; the fan-out completes it
+    /// into a frame. The result is the SPEC §7.1 notification, ids echoed as written (escapes included).
+    @Test func eventPrefixAndFrameMakeTheNotification() throws {
         for target in SubscriptionTarget.allCases {
             for scopeID in [nil, "rev-1", "R\u{e9}v \"1\"\\\n"] as [String?] {
                 for targetID in ["s-1", "ÄBC-\u{1}", "0F8FAD5B-D9CB-469F-A165-70867728950E"] {
-                    #expect(ActiveSubscription.eventPrefix(scope: target.scope, scopeID: scopeID, target: target, targetID: targetID)
-                        == DeliveryFrame.prefix(scope: target.scope, scopeID: scopeID, target: target, targetID: targetID))
+                    let prefix = ActiveSubscription.eventPrefix(scope: target.scope, scopeID: scopeID, target: target, targetID: targetID)
+                    let frame = DeliveryFrame.make(prefix: prefix, offset: 42, json: Array(#"{"type":"t"}"#.utf8), allocator: ByteBufferAllocator())
+                    let bytes = Array(frame.readableBytesView)
+                    // A text frame (server frames are unmasked): 2, 4 or 10 header bytes, then the notification.
+                    #expect(bytes[0] == 0x81)
+                    let header = bytes[1] & 0x7F < 126 ? 2 : (bytes[1] & 0x7F == 126 ? 4 : 10)
+                    let payload = Data(bytes[header...])
+                    let message = try #require(try JSONSerialization.jsonObject(with: payload) as? [String: Any])
+                    let params = try #require(message["params"] as? [String: Any])
+                    #expect(message["method"] as? String == "subscription/event")
+                    #expect(params["scope"] as? String == target.scope.rawValue)
+                    #expect(params["scope_id"] as? String == scopeID)
+                    #expect(params["target"] as? String == target.rawValue && params["target_id"] as? String == targetID)
+                    #expect(params["offset"] as? Int == 42 && (params["event"] as? [String: Any])?["type"] as? String == "t")
                 }
             }
         }
