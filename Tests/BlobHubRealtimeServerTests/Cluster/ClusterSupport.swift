@@ -89,11 +89,24 @@ final class ClusterNode: Sendable {
     var pid: Int32 { child.process.processIdentifier }
 
     init(store url: String) async throws {
-        child = try await ServerProcess(arguments: [
+        child = try await Self.startHealthy(arguments: [
             "--store", url, "--jwt-secret", TestSecrets.jwtSecret,
             "--admin-key", TestKeys.admin, "--publisher-key", TestKeys.publisher, "--drain-timeout", "1s",
         ])
-        try await child.waitUntilHealthy()
+    }
+
+    /// Starts a node; a port taken between the probe and the child's bind gets another try on a new port.
+    private static func startHealthy(arguments: [String]) async throws -> ServerProcess {
+        for attempt in 1...3 {
+            let child = try await ServerProcess(arguments: arguments)
+            do {
+                try await child.waitUntilHealthy()
+                return child
+            } catch let exited as ServerProcess.Exited where attempt < 3 && exited.log.contains("Address already in use") {
+                continue
+            }
+        }
+        preconditionFailure("unreachable: the last attempt returns or throws")
     }
 
     static func start(_ count: Int, store url: String) async throws -> [ClusterNode] {

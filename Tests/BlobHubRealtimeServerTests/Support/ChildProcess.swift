@@ -21,12 +21,28 @@ final class ServerProcess: @unchecked Sendable {
         return directory.appendingPathComponent("blobhub-realtime")
     }
 
-    /// A port that was free a moment ago.
+    /// A port that was free a moment ago, for a child process to listen on.
+    ///
+    /// Chosen below the kernel's ephemeral range: a port the kernel handed out for a listener on port 0
+    /// can be given to any outgoing connection (a node's PostgreSQL client, a test's socket) before the
+    /// child binds it — seen once in CI as "Address already in use". The probe is closed (awaited) before
+    /// the port is returned.
     static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        defer { channel.close(promise: nil) }
-        return channel.localAddress?.port ?? 0
+        let ephemeralStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first }
+            .flatMap { Int($0) } ?? 32768
+        let range = 10_000..<max(10_001, ephemeralStart)
+        for _ in 0..<100 {
+            let candidate = Int.random(in: range)
+            guard let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: candidate).get() else { continue }
+            try? await channel.close()
+            return candidate
+        }
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try? await channel.close()
+        return port
     }
 
     /// Starts `serve` on `port` (a free one when nil).
