@@ -76,17 +76,11 @@ public struct ConnectionSession: Sendable {
         case .subscriptionRemove:
             return remove(request.params)
         case .subscriptionList:
-            let list = subscriptions.values.sorted { Self.listOrder($0.key) < Self.listOrder($1.key) }.map(\.listJSON)
+            let list = subscriptions.values.sorted { RoutingKey.text($0.key) < RoutingKey.text($1.key) }.map(\.listJSON)
             return .done(.success(.object(JSONObject([("subscriptions", .array(list))]))))
         case .initialize, .ping:
             preconditionFailure("handled above")
         }
-    }
-
-    /// `subscription/list` order: by the routing-key text `scope|scope_id|target|target_id` (the
-    /// server's `RoutingKey.text`).
-    private static func listOrder(_ key: SubscriptionKey) -> String {
-        "\(key.scope.rawValue)|\(key.scopeID)|\(key.target.rawValue)|\(key.targetID)"
     }
 
     private mutating func add(_ raw: JSONObject?, registry: RegistrySnapshot) -> Step {
