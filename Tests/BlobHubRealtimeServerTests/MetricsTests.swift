@@ -173,11 +173,12 @@ import Testing
 
     /// A peer that answers no ping is hung up on without a close frame: counted as `code="ping_timeout"`.
     @Test func pingTimeoutIsCountedAsAClose() async throws {
-        try await withTestServer({ $0.pingInterval = .milliseconds(300); $0.pingTimeout = .milliseconds(200) }) { (server: TestServerHandle) async throws in
+        // Roomy enough for the handshake and initialize to finish before the first ping on a loaded machine.
+        try await withTestServer({ $0.pingInterval = .seconds(1); $0.pingTimeout = .milliseconds(500) }) { (server: TestServerHandle) async throws in
             let socket = try await server.connectInitialized()
             #expect(try await socket.nextFrame().opcode == 0x9)
             // Answer nothing: the server hangs up after the ping timeout.
-            try await socket.socket.waitForEOF(timeout: .seconds(3))
+            try await socket.socket.waitForEOF(timeout: .seconds(5))
             let scrape = try await server.scrapeMetrics(until: { $0[Name.closes, [("code", "ping_timeout")]] == 1 })
             #expect(scrape[Name.closes, [("code", "ping_timeout")]] == 1)
             #expect(scrape[Name.closes, [("code", "connection_lost")]] == 0)
@@ -210,12 +211,14 @@ import Testing
     /// A TCP peer that never finishes its first request is dropped by the handshake timeout, counted as
     /// `outcome="timeout"`; completed requests (the scrapes themselves) are not.
     @Test func handshakeTimeoutIsCounted() async throws {
-        try await withTestServer({ $0.handshakeTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in
+        // Not shorter: every connection of the test (scrapes, the upgrade below) must also finish its first
+        // request within it, on a loaded CI machine (300 ms failed there once).
+        try await withTestServer({ $0.handshakeTimeout = .seconds(2) }) { (server: TestServerHandle) async throws in
             let silent = try await RawSocket.connect(port: server.port)
             let slow = try await RawSocket.connect(port: server.port)
             try await slow.write("GET /v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
-            try await silent.waitForEOF(timeout: .seconds(5))
-            try await slow.waitForEOF(timeout: .seconds(5))
+            try await silent.waitForEOF(timeout: .seconds(10))
+            try await slow.waitForEOF(timeout: .seconds(10))
             let scrape = try await server.scrapeMetrics(until: { $0[Name.handshakes, [("outcome", "timeout")]] == 2 })
             #expect(scrape[Name.handshakes, [("outcome", "timeout")]] == 2)
             for outcome in HandshakeOutcome.allCases where outcome != .timeout {
@@ -223,7 +226,7 @@ import Testing
             }
             // A connection whose upgrade completes in time is not a timeout, however long it then stays open.
             let open = try await server.connectInitialized()
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(2500))
             #expect(try await open.call(#"{"jsonrpc":"2.0","id":"still","method":"status/ping"}"#)["result"] != nil)
             let later = try await server.scrapeMetrics()
             #expect(later[Name.handshakes, [("outcome", "timeout")]] == 2)
