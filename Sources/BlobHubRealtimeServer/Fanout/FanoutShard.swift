@@ -3,8 +3,8 @@ import NIOCore
 
 /// The subscription index of one event loop: which of this loop's connections subscribe to a key.
 ///
-/// Confined to its loop (no locks): connections register from their own loop, and the hub hands
-/// each committed batch to every shard as one task on that shard's loop, in offset order.
+/// Confined to its loop (no locks): connections register from their own loop, and the hub's rounds
+/// (`Hub.round`) run on that loop, taking committed events in offset order.
 final class FanoutShard {
     private var subscribers: [SubscriptionKey: Recipients] = [:]
     private(set) var subscriptionCount = 0

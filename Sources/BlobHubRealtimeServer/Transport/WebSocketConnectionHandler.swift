@@ -25,8 +25,9 @@ struct ConnectionServices: Sendable {
 ///
 /// Inbound: frames → `MessageAssembler` → JSON-RPC decode → `ConnectionSession`, one message at a time
 /// (a message that needs async work pauses the ones behind it, so responses keep request order).
-/// Outbound: pre-encoded frames are written as they come and flushed once per event-loop tick; when
-/// the socket stops being writable they wait in a bounded queue, and overflowing it closes with 4013.
+/// Outbound: responses are written as they come and flushed once per event-loop tick; events collect
+/// in a `DeliveryBatch` until the shard's round writes it (anything else sent goes after it). When the
+/// socket stops being writable frames wait in a bounded queue, and overflowing it closes with 4013.
 final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
@@ -346,7 +347,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Writes the pending batch without flushing; true when something was written. Anything else this
     /// connection sends goes after it, so events and responses keep the order they were produced in.
     private func writePendingBatch() -> Bool {
-        guard !batch.isEmpty, let buffer = batch.take(), state == .open, let context else { return false }
+        guard let buffer = batch.take(), state == .open, let context else { return false }
         context.write(wrapOutboundOut(buffer), promise: nil)
         return true
     }
