@@ -1,13 +1,17 @@
 import Synchronization
 
-/// Group commit for the durable stores: appends queue up while one writer task commits; each round takes
-/// the appends queued so far (up to ``maxEventsPerGroup`` events) and commits them in one transaction, so
-/// one sync serves all of them. Only one writer runs at a time, so groups commit in queue order.
+/// Group commit for the durable stores: appends queue up while one writer commits; each round takes the
+/// appends queued so far (up to ``maxEventsPerGroup`` events) and commits them in one transaction, so one
+/// sync serves all of them. Only one writer runs at a time, so groups commit in queue order.
+///
+/// The queue does not run the writer itself: ``enqueue(_:)`` says when the caller must start one, and
+/// that writer calls ``nextGroup()`` until it returns nil. SQLite runs it on GRDB's writer queue (no task,
+/// no thread hop beyond the writer's own), PostgreSQL in a task.
 final class GroupCommitQueue: Sendable {
-    /// An append waiting for the writer.
+    /// One append: its events and whom to tell the outcome (exactly once).
     struct Pending: Sendable {
         let batch: [ValidatedEvent]
-        let continuation: CheckedContinuation<[AppendResult], any Error>
+        let complete: @Sendable (Result<[AppendResult], any Error>) -> Void
     }
 
     /// At most this many events share one transaction (a single larger append still gets its own).
@@ -15,30 +19,20 @@ final class GroupCommitQueue: Sendable {
 
     private struct State {
         var waiting: [Pending] = []
-        /// True while a writer task runs; it drains `waiting` and then clears the flag (under the lock).
+        /// True while a writer runs; it drains `waiting` and then clears the flag (under the lock).
         var writing = false
     }
 
     private let state = Mutex(State())
 
-    /// Queues `batch` and waits for its results. When no writer runs, starts one that calls `write` with
-    /// each group until the queue is empty; `write` must resume every continuation of its group.
-    /// Once queued, an append runs to its end even if the calling task is cancelled (it commits or fails).
-    func submit(_ batch: [ValidatedEvent], write: @escaping @Sendable ([Pending]) async -> Void) async throws -> [AppendResult] {
-        try await withCheckedThrowingContinuation { continuation in
-            let leads = state.withLock { state in
-                state.waiting.append(Pending(batch: batch, continuation: continuation))
-                if state.writing { return false }
-                state.writing = true
-                return true
-            }
-            if leads {
-                Task {
-                    while let group = self.nextGroup() {
-                        await write(group)
-                    }
-                }
-            }
+    /// Queues an append; true when no writer runs and the caller must start one. Once queued, an append
+    /// runs to its end (it commits or fails) whatever happens to its caller.
+    func enqueue(_ pending: Pending) -> Bool {
+        state.withLock { state in
+            state.waiting.append(pending)
+            if state.writing { return false }
+            state.writing = true
+            return true
         }
     }
 
@@ -48,13 +42,14 @@ final class GroupCommitQueue: Sendable {
             defer { state.waiting = [] }
             return state.waiting
         }
-        for pending in waiting { pending.continuation.resume(throwing: error) }
+        for pending in waiting { pending.complete(.failure(error)) }
     }
 
     /// Appends queued behind the running transaction.
     var waitingCount: Int { state.withLock { $0.waiting.count } }
 
-    private func nextGroup() -> [Pending]? {
+    /// The next group for the writer, in queue order; nil (and the writer's turn ends) when none is waiting.
+    func nextGroup() -> [Pending]? {
         state.withLock { state -> [Pending]? in
             if state.waiting.isEmpty {
                 state.writing = false

@@ -41,6 +41,15 @@ public final class MemoryStore: RealtimeStore {
     public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {}
 
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
+        try appendNow(events)
+    }
+
+    /// Nothing to wait for: the outcome is passed on before this returns, on the caller's thread.
+    public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
+        completion(Result { try appendNow(events) })
+    }
+
+    private func appendNow(_ events: [NewEvent]) throws -> [AppendResult] {
         let validated = try ValidatedEvent.validate(events)
         return try state.withLock { state throws -> [AppendResult] in
             guard !state.closed else { throw StoreError.closed }

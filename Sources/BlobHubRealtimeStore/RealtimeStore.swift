@@ -28,6 +28,11 @@ public protocol RealtimeStore: Sendable {
     /// for an empty id or json, or a keys list that is empty, longer than 16, or has an empty key.
     func append(_ events: [NewEvent]) async throws -> [AppendResult]
 
+    /// ``append(_:)`` for callers on an event loop (the publish endpoint): the same contract, but the outcome
+    /// goes to `completion`, exactly once, after the commit observer saw the events. It may run before this
+    /// returns, on the calling thread (``MemoryStore``), or on the store's writer. No task per append.
+    func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void)
+
     /// Events whose keys contain `key` with offset > `after`, ascending, at most `limit`.
     func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent]
     /// All events with offset > `after`, ascending, at most `limit` (cluster catch-up, tests).
@@ -48,6 +53,15 @@ public protocol RealtimeStore: Sendable {
     func isHealthy() async -> Bool
     /// Releases resources. Later calls throw (or report unhealthy); closing twice is a no-op.
     func close() async throws
+}
+
+extension RealtimeStore {
+    /// For stores without a callback path of their own: a task around ``append(_:)``.
+    public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
+        Task {
+            do { completion(.success(try await append(events))) } catch { completion(.failure(error)) }
+        }
+    }
 }
 
 /// An event that passed validation, with its keys de-duplicated and encoded. Shared by the stores.

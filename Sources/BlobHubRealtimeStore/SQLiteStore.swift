@@ -103,9 +103,27 @@ public final class SQLiteStore: RealtimeStore {
     // MARK: - Events
 
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
-        let validated = try ValidatedEvent.validate(events)
-        if validated.isEmpty { return [] }
-        return try await appendQueue.submit(validated) { group in await self.write(group) }
+        try await withCheckedThrowingContinuation { continuation in
+            append(events) { continuation.resume(with: $0) }
+        }
+    }
+
+    public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
+        let validated: [ValidatedEvent]
+        do {
+            validated = try ValidatedEvent.validate(events)
+        } catch {
+            return completion(.failure(error))
+        }
+        if validated.isEmpty { return completion(.success([])) }
+        guard appendQueue.enqueue(.init(batch: validated, complete: completion)) else { return }
+        // No writer runs: this append starts one on GRDB's serialized writer queue, where it commits group
+        // after group until the queue is empty (no task and no thread hop per append).
+        pool.asyncWriteWithoutTransaction { db in
+            while let group = self.appendQueue.nextGroup() {
+                self.write(group, db)
+            }
+        }
     }
 
     // MARK: Group commit
@@ -114,32 +132,29 @@ public final class SQLiteStore: RealtimeStore {
     /// together, in queue order, in one transaction: one fsync for all of them (``GroupCommitQueue``). Each
     /// append keeps its own all-or-nothing outcome: if the shared transaction fails, its appends are retried
     /// one by one. Only one writer runs at a time, so transactions — and observer calls — follow queue order.
-    private func write(_ group: [GroupCommitQueue.Pending]) async {
+    private func write(_ group: [GroupCommitQueue.Pending], _ db: Database) {
         do {
-            let outcomes = try await pool.writeWithoutTransaction { db in
-                var outcomes: [([AppendResult], [StoredEvent])] = []
-                // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if
-                // another process appends to the same file.
-                try db.inTransaction(.immediate) {
-                    outcomes = try group.map { try Self.insert($0.batch, db) }
-                    return .commit
-                }
-                // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-                for (_, stored) in outcomes {
-                    self.observer.notify(stored)
-                }
-                return outcomes.map(\.0)
+            var outcomes: [([AppendResult], [StoredEvent])] = []
+            // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if
+            // another process appends to the same file.
+            try db.inTransaction(.immediate) {
+                outcomes = try group.map { try Self.insert($0.batch, db) }
+                return .commit
             }
-            for (pending, results) in zip(group, outcomes) {
-                pending.continuation.resume(returning: results)
+            // Committed (and durable); still on the serialized writer, so no later append has committed yet.
+            for (_, stored) in outcomes {
+                observer.notify(stored)
+            }
+            for (pending, (results, _)) in zip(group, outcomes) {
+                pending.complete(.success(results))
             }
         } catch where group.count > 1 {
             groupRetries.add(1, ordering: .relaxed)
             for pending in group {
-                await write([pending])
+                write([pending], db)
             }
         } catch {
-            group[0].continuation.resume(throwing: error)
+            group[0].complete(.failure(error))
         }
     }
 

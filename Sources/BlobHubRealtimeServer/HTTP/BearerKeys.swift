@@ -11,7 +11,12 @@ struct BearerKeys: Sendable {
     }
 
     func accepts(_ request: Request) -> Bool {
-        guard !digests.isEmpty, let header = request.headers[.authorization], let token = Self.bearerToken(header) else { return false }
+        accepts(authorization: request.headers[.authorization])
+    }
+
+    /// `header` is the request's `Authorization` value, if any.
+    func accepts(authorization header: String?) -> Bool {
+        guard !digests.isEmpty, let header, let token = Self.bearerToken(header) else { return false }
         let presented = SHA256.hash(data: token)
         // Digests of equal length compared in full: no early exit on the first differing byte.
         return digests.reduce(false) { found, digest in found || constantTimeEqual(digest, presented) }

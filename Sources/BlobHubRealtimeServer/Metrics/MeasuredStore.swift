@@ -21,6 +21,14 @@ struct MeasuredStore: RealtimeStore {
         try await timed(.append) { try await base.append(events) }
     }
 
+    func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
+        let start = ContinuousClock.now
+        base.append(events) { [metrics] result in
+            metrics.storeOperation(.append, took: ContinuousClock.now - start)
+            completion(result)
+        }
+    }
+
     func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
         try await timed(.eventsByKey) { try await base.events(withKey: key, after: after, limit: limit) }
     }

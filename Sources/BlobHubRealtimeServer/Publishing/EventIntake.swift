@@ -10,6 +10,8 @@ struct EventIntake {
         var index: Int
         var field: String
         var reason: String
+        /// The event is over ``EventIntake/maxEventBytes``: answered 413 rather than 400.
+        var tooLarge = false
         var message: String { "event \(index): \(field): \(reason)" }
     }
 
@@ -95,7 +97,11 @@ struct EventIntake {
 
         let keys = try routingKeys(object, reject: reject)
         let json = JSONWriter.serialize(.object(object))
-        guard json.count <= Self.maxEventBytes else { throw reject("event", "larger than 256 KiB") }
+        guard json.count <= Self.maxEventBytes else {
+            var rejection = reject("event", "larger than 256 KiB")
+            rejection.tooLarge = true
+            throw rejection
+        }
         let event = NewEvent(id: id, type: type, createdAt: createdAt, keys: keys.map(RoutingKey.text), json: json)
         return (event, derived(from: object, id: id, type: type, createdAt: createdAt, keys: keys))
     }

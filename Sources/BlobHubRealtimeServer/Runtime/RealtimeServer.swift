@@ -144,7 +144,10 @@ public final class RealtimeServer: Sendable {
         APIDocuments.add(to: router)
         let publisher = PublishService(store: store, registry: registry)
         let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
-        PublishRoutes.add(to: router, keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher)
+        let publishEndpoint = PublishEndpoint(
+            keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher, logger: logger
+        )
+        PublishRoutes.add(to: router, endpoint: publishEndpoint)
         AdminRoutes.add(
             to: router,
             .init(
@@ -156,8 +159,12 @@ public final class RealtimeServer: Sendable {
         )
 
         let tls = self.tls
+        let dates = HTTPDateCache()
         let server = HTTPServerBuilder { responder in
-            RealtimeChildChannel(responder: responder, gate: gate, services: services, idleTimeout: nil, tls: tls)
+            RealtimeChildChannel(
+                responder: responder, gate: gate, services: services, publishing: .init(endpoint: publishEndpoint, dates: dates),
+                idleTimeout: nil, tls: tls
+            )
         }
         let application = Application(
             router: router,

@@ -31,9 +31,16 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let gate: UpgradeGate
     let services: ConnectionServices
+    /// `POST /v1/events` on plain HTTP connections, served on the loop by `PublishRequestHandler`.
+    let publishing: Publishing
     let idleTimeout: Duration?
     /// `--tls-cert`/`--tls-key`: TLS is the first handler of every connection (https and wss).
     let tls: NIOSSLContext?
+
+    struct Publishing: Sendable {
+        let endpoint: PublishEndpoint
+        let dates: HTTPDateCache
+    }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -48,12 +55,19 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = WebSocketUpgrader(gate: gate, services: services, decision: decision, connectionID: connectionID)
             let idleTimeout = self.idleTimeout
             let secure = tls != nil
+            let publishing = self.publishing
             let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<NegotiatedChannel>(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+                        let refused = decision.value.flatMap { if case .failure = $0 { true } else { false } } ?? false
+                        if !refused {
+                            try channel.pipeline.syncOperations.addHandler(
+                                PublishRequestHandler(endpoint: publishing.endpoint, dates: publishing.dates)
+                            )
+                        }
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)

@@ -17,7 +17,14 @@ extension PostgresStore {
         let validated = try ValidatedEvent.validate(events)
         try checkOpen()
         if validated.isEmpty { return [] }
-        let results = try await appendQueue.submit(validated) { group in await self.write(group) }
+        let results = try await withCheckedThrowingContinuation { continuation in
+            guard appendQueue.enqueue(.init(batch: validated, complete: { continuation.resume(with: $0) })) else { return }
+            Task {
+                while let group = self.appendQueue.nextGroup() {
+                    await self.write(group)
+                }
+            }
+        }
         if let last = results.filter({ !$0.duplicate }).map(\.offset).max() {
             await tailer.waitUntilDelivered(through: last, timeout: timeouts.delivery)
         }
@@ -43,11 +50,11 @@ extension PostgresStore {
                 }
             }
             for (pending, results) in zip(group, outcomes) {
-                pending.continuation.resume(returning: results)
+                pending.complete(.success(results))
             }
         } catch {
             logger.warning("append failed", metadata: ["error": "\(String(reflecting: error))"])
-            for pending in group { pending.continuation.resume(throwing: error) }
+            for pending in group { pending.complete(.failure(error)) }
         }
     }
 

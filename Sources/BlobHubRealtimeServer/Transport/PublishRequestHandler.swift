@@ -1,0 +1,194 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Serves `POST /v1/events` on the connection's event loop, with no task, async stream or router per
+/// request (SPEC §8); every other request passes through to the router unchanged.
+///
+/// Sits between Hummingbird's connection-state handler and the async channel of a plain HTTP connection.
+/// Requests are answered strictly in order: while a publish waits for the store, or a router request has
+/// not finished its response, later request parts are held and the socket is not read (a pipelining
+/// client cannot make it buffer more than one read). The answer is written when the append completes:
+/// inline for the memory store, one hop from the writer for SQLite.
+final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private enum State {
+        case idle
+        /// Reading a publish request (its body in `body`, or its refusal in `refusal`).
+        case reading(close: Bool)
+        /// The publish is with the store; its answer is not written yet.
+        case publishing
+        /// A router request is in flight: later requests wait until its response ends.
+        case forwarding
+    }
+
+    private let endpoint: PublishEndpoint
+    private let dates: HTTPDateCache
+    private var state = State.idle
+    /// Parts of later requests, held while one is being answered.
+    private var held = CircularBuffer<HTTPRequestPart>()
+    /// The channel asked to read while requests were held: passed on once they are served.
+    private var readPending = false
+    /// The publish request being read; nil once it was refused.
+    private var body: ByteBuffer?
+    private var refusal: PublishEndpoint.Reply?
+    /// Parts were passed to the router outside a read cycle: it needs a read-complete to see them.
+    private var forwardedOutsideRead = false
+    private var context: ChannelHandlerContext?
+
+    init(endpoint: PublishEndpoint, dates: HTTPDateCache) {
+        self.endpoint = endpoint
+        self.dates = dates
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if held.isEmpty, accept(part, context: context) { return }
+        held.append(part)
+    }
+
+    /// Handles `part` if the state allows it now; false when it has to wait for the current answer.
+    private func accept(_ part: HTTPRequestPart, context: ChannelHandlerContext) -> Bool {
+        switch (state, part) {
+        case (.publishing, _), (.forwarding, .head), (.reading, .head):
+            return false
+        case (.idle, .head(let head)):
+            if head.method == .post, Self.isPublishPath(head.path) {
+                let close = head.headerFields[.connection]?.lowercased() == "close"
+                if endpoint.authorizes(head.headerFields[.authorization]) {
+                    body = context.channel.allocator.buffer(capacity: 0)
+                } else {
+                    refusal = .unauthorized
+                }
+                state = .reading(close: close)
+            } else {
+                state = .forwarding
+                forward(part, context: context)
+            }
+        case (.forwarding, _), (.idle, _):
+            // The router's request body, also after its response ended early (the router drains it).
+            forward(part, context: context)
+        case (.reading, .body(var chunk)):
+            guard body != nil else { break }
+            if body!.readableBytes + chunk.readableBytes > PublishEndpoint.maxBodyBytes {
+                body = nil
+                refusal = .tooLarge
+            } else if body!.readableBytes == 0 {
+                body = chunk  // the usual single-chunk body: no copy
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case (.reading(let close), .end):
+            state = .publishing
+            let request = body
+            body = nil
+            guard let request else {
+                writeReply(refusal ?? .tooLarge, close: close)
+                refusal = nil
+                return true
+            }
+            let loop = context.eventLoop
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            endpoint.handle(body: request) { reply in
+                if loop.inEventLoop {
+                    bound.value.writeReply(reply, close: close)
+                } else {
+                    loop.execute { bound.value.writeReply(reply, close: close) }
+                }
+            }
+        }
+        return true
+    }
+
+    private func forward(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        forwardedOutsideRead = true
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwardedOutsideRead = false
+        context.fireChannelReadComplete()
+    }
+
+    /// `/v1/events`, also with a trailing slash or a query (as the router matches it).
+    static func isPublishPath(_ path: String?) -> Bool {
+        guard var path = path?.utf8[...] else { return false }
+        if let query = path.firstIndex(of: UInt8(ascii: "?")) { path = path[..<query] }
+        if path.count > 1, path.last == UInt8(ascii: "/") { path = path.dropLast() }
+        return path.elementsEqual(PublishEndpoint.path.utf8)
+    }
+
+    // MARK: Outbound
+
+    /// The router's response parts: its request is done when `.end` passes.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        if case .end = unwrapOutboundIn(data), case .forwarding = state {
+            state = .idle
+            serveHeld(context: context)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .publishing = state {
+            readPending = true
+        } else if !held.isEmpty {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func writeReply(_ reply: PublishEndpoint.Reply, close: Bool) {
+        guard let context, case .publishing = state else { return }
+        var fields = reply.headers
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(reply.body.count)
+        fields[.date] = dates.current()
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: reply.body))), promise: nil)
+        if close {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        state = .idle
+        serveHeld(context: context)
+    }
+
+    /// Serves the held parts that can go now, then the read that waited for them.
+    private func serveHeld(context: ChannelHandlerContext) {
+        forwardedOutsideRead = false
+        // Taken off before `accept`: an answer written inline (memory store) serves the rest from there.
+        while let part = held.popFirst() {
+            guard accept(part, context: context) else {
+                held.prepend(part)
+                break
+            }
+        }
+        // The async channel hands reads to the router at read-complete.
+        if forwardedOutsideRead {
+            forwardedOutsideRead = false
+            context.fireChannelReadComplete()
+        }
+        if held.isEmpty, readPending, !isPublishing {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private var isPublishing: Bool {
+        if case .publishing = state { return true }
+        return false
+    }
+}
