@@ -12,15 +12,23 @@ final class FanoutShard {
     private let metrics: ServerMetrics
     /// Connections written per round: bounds how long a round keeps the loop from its sockets.
     private let connectionsPerRound: Int
+    /// The keys of `subscribers`, for the hub on other threads.
+    let interest: ShardInterest
 
-    init(metrics: ServerMetrics, connectionsPerRound: Int) {
+    init(metrics: ServerMetrics, connectionsPerRound: Int, interest: ShardInterest) {
         self.metrics = metrics
         self.connectionsPerRound = max(1, connectionsPerRound)
+        self.interest = interest
     }
 
     /// Adds the connection's subscription to `key`, or updates it (its type filter may have changed).
     func add(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler, prefix: [UInt8], filtered: Bool) {
-        if subscribers[key, default: Recipients()].upsert(Recipient(handler: handler, prefix: prefix, filtered: filtered)) {
+        let recipient = Recipient(handler: handler, prefix: prefix, filtered: filtered)
+        if subscribers[key] == nil {
+            interest.insert(key)
+            subscribers[key] = Recipients()
+        }
+        if subscribers[key]!.upsert(recipient) {
             subscriptionCount += 1
         }
     }
@@ -28,7 +36,10 @@ final class FanoutShard {
     func remove(_ key: SubscriptionKey, _ handler: WebSocketConnectionHandler) {
         guard subscribers[key]?.remove(handler) == true else { return }
         subscriptionCount -= 1
-        if subscribers[key]?.isEmpty == true { subscribers[key] = nil }
+        if subscribers[key]?.isEmpty == true {
+            subscribers[key] = nil
+            interest.remove(key)
+        }
     }
 
     /// Connections with frames not yet written, oldest first (each at most once).

@@ -16,6 +16,7 @@ final class Hub: Sendable {
         let loop: any EventLoop
         let shard: NIOLoopBound<FanoutShard>
         let pending: PendingEvents
+        let interest: ShardInterest
     }
 
     /// How long a shard with connections left to write lets its loop serve other work before the next
@@ -36,7 +37,9 @@ final class Hub: Sendable {
     func shard(on loop: any EventLoop) -> FanoutShard {
         let handle = shards.withLock { shards in
             if let handle = shards[ObjectIdentifier(loop)] { return handle }
-            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(FanoutShard(metrics: metrics, connectionsPerRound: connectionsPerRound), eventLoop: loop), pending: PendingEvents())
+            let interest = ShardInterest()
+            let shard = FanoutShard(metrics: metrics, connectionsPerRound: connectionsPerRound, interest: interest)
+            let handle = ShardHandle(loop: loop, shard: NIOLoopBound(shard, eventLoop: loop), pending: PendingEvents(), interest: interest)
             shards[ObjectIdentifier(loop)] = handle
             return handle
         }
@@ -56,7 +59,8 @@ final class Hub: Sendable {
         let events = stored.map { DispatchEvent($0, committedAt: committedAt) }
         metrics.published(events.count)
         let handles = shards.withLock { Array($0.values) }
-        for handle in handles where handle.pending.add(events) {
+        // Only shards with a subscriber for one of the keys: others are not woken at all.
+        for handle in handles where handle.interest.wantsAny(events) && handle.pending.add(events) {
             handle.loop.execute { self.round(handle) }
         }
     }

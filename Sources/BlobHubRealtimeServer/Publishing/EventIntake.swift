@@ -31,28 +31,35 @@ struct EventIntake {
 
     /// A UUIDv7 (RFC 9562): 48-bit millisecond time, then random bits. Ids made later sort later, so
     /// the log's id index grows at one end instead of touching random pages (faster durable appends).
+    ///
+    /// `rand_a` (12 bits) holds the sub-millisecond clock fraction (RFC 9562 §6.2, method 3) and `rand_b`
+    /// 62 random bits: one `getrandom(2)` per id (two 64-bit draws were two syscalls per event).
     static func timeOrderedID(nowMs: Int64) -> String {
-        var random = SystemRandomNumberGenerator()
-        let high = random.next() as UInt64
-        let low = random.next() as UInt64
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * index))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * index))
+        var generator = SystemRandomNumberGenerator()
+        let random = generator.next() as UInt64
+        let microseconds = (Date().timeIntervalSince1970 * 1_000_000).truncatingRemainder(dividingBy: 1000)
+        let fraction = UInt64(max(0, microseconds)) * 4096 / 1000 & 0xFFF
+        let high = UInt64(truncatingIfNeeded: nowMs) << 16 | 0x7000 | fraction
+        let low = 0x8000_0000_0000_0000 | (random >> 2)
+        return String(unsafeUninitializedCapacity: 36) { text in
+            var position = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    text[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                let word = index < 8 ? high : low
+                let byte = UInt8(truncatingIfNeeded: word >> (8 * (7 - index % 8)))
+                text[position] = hexDigit(byte >> 4)
+                text[position + 1] = hexDigit(byte & 0x0F)
+                position += 2
+            }
+            return position
         }
-        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: nowMs >> (8 * (5 - index))) }
-        bytes[6] = 0x70 | (bytes[6] & 0x0F)
-        bytes[8] = 0x80 | (bytes[8] & 0x3F)
-        // Hex by hand: String(format:) per byte was a visible share of a large publish.
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        text.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     func prepare(_ objects: [JSONValue]) throws(Rejection) -> Prepared {
