@@ -14,9 +14,28 @@ struct PublishSummary: Sendable {
     var acked: [BitSet] = []
     var requestLatency = makeHistogram()
     var firstError: String?
+    /// Time an idle connection waited because `--window` events were published and not yet delivered.
+    var windowHeldNs: UInt64 = 0
+
+    /// Combines the summaries of several publisher loops (disjoint sessions).
+    mutating func merge(_ other: PublishSummary) {
+        requests += other.requests
+        failedRequests += other.failedRequests
+        ackedEvents += other.ackedEvents
+        failedEvents += other.failedEvents
+        ackedExpectedDeliveries += other.ackedExpectedDeliveries
+        startNs = startNs == 0 ? other.startNs : min(startNs, other.startNs)
+        endNs = max(endNs, other.endNs)
+        for i in acked.indices where i < other.acked.count { acked[i].formUnion(other.acked[i]) }
+        requestLatency.add(other.requestLatency)
+        if firstError == nil { firstError = other.firstError }
+        windowHeldNs += other.windowHeldNs
+    }
 }
 
-/// Publishes events over HTTP keep-alive connections at a target rate or flat out. Lives on one event loop.
+/// Publishes events over HTTP keep-alive connections at a target rate or flat out. Lives on one event loop;
+/// several publishers (one per loop) split the sessions, connections and rate between them.
+/// Each connection has at most one request in flight (closed loop).
 final class Publisher: @unchecked Sendable {
     let loop: any EventLoop
     let config: Config
@@ -26,6 +45,10 @@ final class Publisher: @unchecked Sendable {
     var connections: [HTTPConnection] = []
     var idle: [Int] = []
     var nextSeq: [Int]
+    /// The sessions this publisher publishes to (a disjoint share when there are several publishers).
+    let ownSessions: [Int]
+    let connectionCount: Int
+    let rate: Double
     var roundRobin = 0
     var sentEvents = 0
     var sentExpectedDeliveries = 0
@@ -34,14 +57,19 @@ final class Publisher: @unchecked Sendable {
     var stopped = false
     var summary = PublishSummary()
     var ticker: RepeatedTask?
+    private var heldSinceNs: UInt64 = 0
     let done: EventLoopPromise<PublishSummary>
     let hostHeader: String
 
-    init(loop: any EventLoop, config: Config, shared: SharedCounters, perSession: [Int]) {
+    init(loop: any EventLoop, config: Config, shared: SharedCounters, perSession: [Int],
+         sessions: [Int]? = nil, connections: Int? = nil, rate: Double? = nil) {
         self.loop = loop
         self.config = config
         self.shared = shared
         self.perSession = perSession
+        ownSessions = sessions ?? Array(0..<config.sessions)
+        connectionCount = connections ?? config.publishers
+        self.rate = rate ?? config.rate
         subscribersPerEvent = max(1, Double(config.subscribers) / Double(config.sessions))
         nextSeq = Array(repeating: 0, count: config.sessions)
         summary.acked = Array(repeating: BitSet(), count: config.sessions)
@@ -50,7 +78,7 @@ final class Publisher: @unchecked Sendable {
     }
 
     func connect() throws {
-        for _ in 0..<config.publishers {
+        for _ in 0..<connectionCount {
             connections.append(try HTTPConnection.connect(group: loop, host: config.host, port: config.port).wait())
         }
         idle = Array(connections.indices)
@@ -71,8 +99,8 @@ final class Publisher: @unchecked Sendable {
 
     /// How many events may go out now.
     private func allowance(now: UInt64) -> Int {
-        if config.rate > 0 {
-            let due = Int(config.rate * Double(now - summary.startNs) / 1e9) + 1
+        if rate > 0 {
+            let due = Int(rate * Double(now - summary.startNs) / 1e9) + 1
             return due - sentEvents
         }
         if config.subscribers > 0 && config.window > 0 {
@@ -93,7 +121,11 @@ final class Publisher: @unchecked Sendable {
         }
         while let connIndex = idle.last {
             let allowed = allowance(now: now)
-            if allowed <= 0 { break }
+            if allowed <= 0 {
+                if rate == 0 && heldSinceNs == 0 { heldSinceNs = now }
+                break
+            }
+            if heldSinceNs != 0 { summary.windowHeldNs += now &- heldSinceNs; heldSinceNs = 0 }
             idle.removeLast()
             send(on: connIndex, count: min(allowed, config.batch), now: now)
             now = nowNs()
@@ -112,38 +144,57 @@ final class Publisher: @unchecked Sendable {
         buf.writeString("}")
     }
 
+    /// Request line and headers up to `Content-Length: ` for a session's publish path (built once per session).
+    private var heads: [Int: [UInt8]] = [:]
+    /// Reused for the body of each request (then copied behind the head into the request's one buffer).
+    private var scratch = ByteBufferAllocator().buffer(capacity: 4096)
+
+    private func head(session: Int) -> [UInt8] {
+        if let h = heads[session] { return h }
+        let path: String
+        var text = ""
+        switch config.target {
+        case .blobhub: path = "/v1/events"
+        case .nchan: path = "/pub/s-\(session)"
+        case .centrifuge: path = "/publish?channel=s-\(session)"
+        }
+        text = "POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nContent-Type: application/json\r\n"
+        if config.target == .blobhub { text += "Authorization: Bearer \(config.publisherKey)\r\n" }
+        text += "Content-Length: "
+        let h = Array(text.utf8)
+        // blobhub: one path for every session
+        heads[session] = h
+        return h
+    }
+
     private func send(on connIndex: Int, count: Int, now: UInt64) {
         let conn = connections[connIndex]
-        var body = conn.channel.allocator.buffer(capacity: 128 * count + 2)
+        scratch.clear()
         var events: [(Int, Int)] = []
         events.reserveCapacity(count)
-        if count > 1 { body.writeString("[") }
+        if count > 1 { scratch.writeString("[") }
         for i in 0..<count {
-            let session = roundRobin % config.sessions
+            let session = ownSessions[roundRobin % ownSessions.count]
             roundRobin += 1
             nextSeq[session] += 1
             let seq = nextSeq[session]
-            if i > 0 { body.writeString(",") }
-            eventJSON(session: session, seq: seq, sentNs: now, into: &body)
+            if i > 0 { scratch.writeString(",") }
+            eventJSON(session: session, seq: seq, sentNs: now, into: &scratch)
             events.append((session, seq))
             sentExpectedDeliveries += perSession[session]
         }
-        if count > 1 { body.writeString("]") }
+        if count > 1 { scratch.writeString("]") }
         sentEvents += count
-        let path: String
-        var headers: [(String, String)] = [("Content-Type", "application/json")]
-        switch config.target {
-        case .blobhub:
-            path = "/v1/events"
-            headers.append(("Authorization", "Bearer \(config.publisherKey)"))
-        case .nchan:
-            path = "/pub/s-\(events[0].0)"
-        }
+        let prefix = head(session: config.target == .blobhub ? -1 : events[0].0)
+        var request = conn.channel.allocator.buffer(capacity: prefix.count + 16 + scratch.readableBytes)
+        request.writeBytes(prefix)
+        request.writeString(String(scratch.readableBytes))
+        request.writeStaticString("\r\n\r\n")
+        request.writeImmutableBuffer(scratch)
         let sent = events
-        let request = conn.requestBytes(method: "POST", path: path, headers: headers, body: body)
         inFlight += 1
         summary.requests += 1
-        conn.send(request).whenComplete { result in
+        conn.send(request) { result in
             self.inFlight -= 1
             let end = nowNs()
             self.summary.requestLatency.record(end &- now)
@@ -173,6 +224,7 @@ final class Publisher: @unchecked Sendable {
     private func finishIfIdle() {
         guard inFlight == 0 else { return }
         summary.endNs = nowNs()
+        if heldSinceNs != 0 { summary.windowHeldNs += min(stopAtNs, summary.endNs) &- min(heldSinceNs, stopAtNs); heldSinceNs = 0 }
         done.succeed(summary)
     }
 

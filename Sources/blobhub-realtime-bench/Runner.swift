@@ -32,6 +32,49 @@ func percentiles(_ h: Histogram<UInt64>) -> (p50: Double, p90: Double, p99: Doub
             ms(h.valueAtPercentile(99.9)), ms(h.max))
 }
 
+/// The tool's event-loop threads (subscriber and publisher loops) and their CPU over a window.
+struct ToolThreads {
+    var names: [String] = []
+    var tids: [Int32] = []
+
+    mutating func add(_ prefix: String, _ loops: [any EventLoop]) throws {
+        for (i, loop) in loops.enumerated() {
+            names.append("\(prefix)\(i)")
+            tids.append(try loop.submit { Proc.currentThreadID() }.wait())
+        }
+    }
+
+    func sample() -> [Int] { Proc.threadTicks(tids) }
+
+    /// % of a core per thread between two samples.
+    func percents(_ a: [Int], _ b: [Int], seconds: Double) -> [Double] {
+        guard seconds > 0 else { return a.map { _ in 0 } }
+        return zip(a, b).map { Double($1 - $0) / Proc.ticksPerSecond / seconds * 100 }
+    }
+
+    /// Saturated: the busiest loop thread at >= 90 % of a core, or all of them at >= 90 % on average.
+    static func bound(_ percents: [Double]) -> Bool {
+        guard let busiest = percents.max() else { return false }
+        return busiest >= 90 || percents.reduce(0, +) >= 90 * Double(percents.count)
+    }
+}
+
+/// Adds the tool's CPU figures to the JSON line; returns whether the tool was the bottleneck.
+func addToolCPU(_ json: inout JSONLine, threads: ToolThreads, start: [Int], end: [Int], selfStart: ProcSample,
+                selfEnd: ProcSample, seconds: Double) -> Bool {
+    let perThread = threads.percents(start, end, seconds: seconds)
+    let total = Proc.cpuPercent(selfStart, selfEnd, seconds: seconds)
+    let bound = ToolThreads.bound(perThread)
+    json.add("tool_cpu_thread_names", threads.names)
+    json.add("tool_cpu_threads", perThread)
+    json.add("tool_cpu", total)
+    json.add("tool_cpu_busiest", perThread.max() ?? 0)
+    json.add("tool_bound", bound)
+    let list = zip(threads.names, perThread).map { "\($0) \(fmt($1, 0))%" }.joined(separator: ", ")
+    say("tool CPU \(fmt(total))% of a core (\(list))" + (bound ? " — TOOL-BOUND: the load tool, not the server, may set the pace" : ""))
+    return bound
+}
+
 func run() throws -> Int32 {
     var json = JSONLine()
     json.add("tool", "blobhub-realtime-bench")
@@ -44,10 +87,12 @@ func run() throws -> Int32 {
     json.add("batch", config.batch)
     json.add("publishers", config.publishers)
     json.add("threads", config.threads)
+    json.add("publisher_threads", config.publisherThreads)
 
-    let publisherGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let publisherGroup = MultiThreadedEventLoopGroup(numberOfThreads: config.publisherThreads)
     defer { try? publisherGroup.syncShutdownGracefully() }
-    let pubLoop = publisherGroup.next()
+    let pubLoops = Array(publisherGroup.makeIterator())
+    let pubLoop = pubLoops[0]
 
     var token = ""
     if config.target == .blobhub {
@@ -59,6 +104,9 @@ func run() throws -> Int32 {
     let shared = SharedCounters()
     let pool = SubscriberPool(config: config, token: token, shared: shared)
     defer { pool.shutdown() }
+    var threads = ToolThreads()
+    if config.subscribers > 0 { try threads.add("sub", pool.loops) }
+    try threads.add("pub", pubLoops)
 
     let serverBefore = Proc.sample(config.serverPIDs)
     say("[\(config.scenario)/\(config.target.rawValue)] server RSS before: \(serverBefore.rssKiB) KiB; connecting \(config.subscribers) subscribers over \(config.sessions) sessions…")
@@ -74,9 +122,14 @@ func run() throws -> Int32 {
     var exitCode: Int32 = failed > 0 ? 1 : 0
 
     if config.scenario == "idle" {
+        let holdThreads = threads.sample()
+        let holdSelf = Proc.selfSample()
+        let holdStart = nowNs()
         let deadline = Date().addingTimeInterval(config.hold)
         while Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         let serverAfter = Proc.sample(config.serverPIDs)
+        _ = addToolCPU(&json, threads: threads, start: holdThreads, end: threads.sample(), selfStart: holdSelf,
+                       selfEnd: Proc.selfSample(), seconds: Double(nowNs() - holdStart) / 1e9)
         let summary = pool.summarize(acked: [])
         let c = percentiles(summary.connect)
         let perConn = connected > 0 ? Double(serverAfter.rssKiB - serverBefore.rssKiB) / Double(connected) : 0
@@ -96,21 +149,29 @@ func run() throws -> Int32 {
         return exitCode
     }
 
-    // publish phase
-    let publisher = Publisher(loop: pubLoop, config: config, shared: shared, perSession: pool.perSession)
-    try publisher.connect()
+    // publish phase: one publisher per publisher loop, each with its share of sessions, connections and rate
+    let k = pubLoops.count
+    let publishers: [Publisher] = pubLoops.enumerated().map { j, loop in
+        Publisher(loop: loop, config: config, shared: shared, perSession: pool.perSession,
+                  sessions: Array(stride(from: j, to: config.sessions, by: k)),
+                  connections: config.publishers / k + (j < config.publishers % k ? 1 : 0),
+                  rate: config.rate / Double(k))
+    }
+    for publisher in publishers { try publisher.connect() }
     let serverStart = Proc.sample(config.serverPIDs)
     let selfStart = Proc.selfSample()
+    let threadsStart = threads.sample()
     let wallStart = nowNs()
-    let runFuture = publisher.run()
-    let guardTask = pubLoop.scheduleTask(in: .milliseconds(Int64((config.duration + 30) * 1000))) {
-        publisher.done.fail(BenchError("publisher did not finish within duration + 30 s"))
+    let runFutures = publishers.map { $0.run() }
+    let guardTasks = publishers.map { publisher in
+        publisher.loop.scheduleTask(in: .milliseconds(Int64((config.duration + 30) * 1000))) {
+            publisher.done.fail(BenchError("publisher did not finish within duration + 30 s"))
+        }
     }
-    defer { guardTask.cancel() }
-    let pub: PublishSummary
-    do {
-        pub = try runFuture.wait()
-    }
+    defer { for t in guardTasks { t.cancel() } }
+    var pub = PublishSummary()
+    pub.acked = Array(repeating: BitSet(), count: config.sessions)
+    for future in runFutures { pub.merge(try future.wait()) }
     // drain: wait until every acknowledged event has been delivered (or the drain bound)
     let expected = pub.ackedExpectedDeliveries
     let drainDeadline = nowNs() + UInt64(config.drain * 1e9)
@@ -122,11 +183,12 @@ func run() throws -> Int32 {
     let wallEnd = nowNs()
     let serverEnd = Proc.sample(config.serverPIDs)
     let selfEnd = Proc.selfSample()
+    let threadsEnd = threads.sample()
     let wallSeconds = Double(wallEnd - wallStart) / 1e9
     let publishSeconds = Double(pub.endNs - pub.startNs) / 1e9
 
     let summary = pool.summarize(acked: pub.acked)
-    publisher.close()
+    for publisher in publishers { publisher.close() }
     pool.closeAll()
 
     let eventsPerSecond = publishSeconds > 0 ? Double(pub.ackedEvents) / publishSeconds : 0
@@ -138,6 +200,10 @@ func run() throws -> Int32 {
     json.add("events_per_second", eventsPerSecond)
     json.add("publish_request_p50_ms", rq.p50)
     json.add("publish_request_p99_ms", rq.p99)
+    if config.subscribers > 0 && config.rate == 0 && config.window > 0 {
+        json.add("window", config.window)
+        json.add("window_held_seconds", Double(pub.windowHeldNs) / 1e9)
+    }
     if let e = pub.firstError { json.add("publish_error", e); say("first publish error: \(e)") }
     say("published \(pub.ackedEvents) events (\(pub.failedEvents) failed) in \(fmt(publishSeconds, 2)) s: \(fmt(eventsPerSecond, 0)) events/s accepted; request p50 \(fmt(rq.p50, 2)) ms p99 \(fmt(rq.p99, 2)) ms")
     if pub.failedEvents > 0 { exitCode = 1 }
@@ -162,8 +228,13 @@ func run() throws -> Int32 {
         json.add("subscribers_with_loss", summary.subscribersWithLoss)
         json.add("unexpected_closes", summary.unexpectedCloses)
         json.add("parse_misses", summary.parseMisses)
+        if config.target == .centrifuge { json.add("multi_event_frames", summary.multiEventFrames) }
         say("deliveries \(summary.deliveries)/\(expected) in \(fmt(deliverySpan, 2)) s: \(fmt(dps, 0)) deliveries/s")
         say("latency publish→delivery ms: p50 \(fmt(l.p50, 2)) p90 \(fmt(l.p90, 2)) p99 \(fmt(l.p99, 2)) p99.9 \(fmt(l.p999, 2)) max \(fmt(l.max, 2))")
+        if config.subscribers > 0 && config.rate == 0 && config.window > 0 {
+            say("publisher held by the --window \(config.window) bound for \(fmt(Double(pub.windowHeldNs) / 1e9, 2)) s of \(fmt(publishSeconds, 2)) s")
+        }
+        if config.target == .centrifuge { say("frames carrying several events: \(summary.multiEventFrames) (each line counted)") }
         say("lost \(summary.lost) (subscribers affected \(summary.subscribersWithLoss)), duplicated \(summary.duplicated), unexpected closes \(summary.unexpectedCloses), unparsed frames \(summary.parseMisses)")
         if summary.lost > 0 || summary.duplicated > 0 || summary.unexpectedCloses > 0 { exitCode = 1 }
     }
@@ -174,6 +245,8 @@ func run() throws -> Int32 {
     json.add("own_cpu_percent", ownCPU)
     json.add("own_rss_kib", selfEnd.rssKiB)
     say("server CPU \(fmt(serverCPU))% of a core, RSS \(serverEnd.rssKiB) KiB; tool CPU \(fmt(ownCPU))%, RSS \(selfEnd.rssKiB) KiB")
+    _ = addToolCPU(&json, threads: threads, start: threadsStart, end: threadsEnd, selfStart: selfStart, selfEnd: selfEnd,
+                   seconds: wallSeconds)
     json.add("ok", exitCode == 0)
     print(json.text)
     return exitCode

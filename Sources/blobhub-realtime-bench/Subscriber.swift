@@ -25,6 +25,8 @@ final class LoopStats: @unchecked Sendable {
     var subscribers: [SubscriberHandler] = []
     var unexpectedCloses = 0
     var parseMisses = 0
+    /// Frames that carried more than one event (centrifuge writes several messages per frame).
+    var multiEventFrames = 0
 }
 
 /// The figures gathered from one loop at the end of a run.
@@ -40,6 +42,7 @@ struct LoopSummary: Sendable {
     var unexpectedCloses: Int
     var parseMisses: Int
     var connected: Int
+    var multiEventFrames: Int
 }
 
 struct SubscriberSetup: Sendable {
@@ -49,8 +52,9 @@ struct SubscriberSetup: Sendable {
     var revision: String
 }
 
-/// One WebSocket subscriber: upgrade, `status/initialize`, `subscription/add`, then counts events.
-/// Frames are parsed straight from the ByteBuffers; events are recognised by scanning for `"seq":` and `"sent_ns":`.
+/// One WebSocket subscriber: upgrade, `status/initialize`, `subscription/add` (centrifuge: connect, subscribe),
+/// then counts events. Frames are parsed straight from the ByteBuffers; events are recognised by scanning for
+/// `"seq":` and `"sent_ns":`. A centrifuge frame may carry several messages separated by newlines: each line counts.
 final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -90,6 +94,7 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         switch setup.target {
         case .blobhub: request += "/v1"
         case .nchan: request += "/sub/\(session)"
+        case .centrifuge: request += "/connection/websocket"
         }
         request += " HTTP/1.1\r\nHost: \(setup.hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
@@ -159,6 +164,9 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
             sendText(context: context, #"{"jsonrpc":"2.0","id":1,"method":"status/initialize"}"#)
         case .nchan:
             becomeReady()
+        case .centrifuge:
+            state = .initializing
+            sendText(context: context, #"{"id":1}"#)   // connect, no token
         }
         return true
     }
@@ -233,26 +241,65 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// One WebSocket message; returns the number of events counted.
     private func handleMessage(context: ChannelHandlerContext, _ message: ByteBuffer) -> Int {
+        guard setup.target == .centrifuge else { return handleOne(context: context, message) }
+        // centrifuge: newline-separated messages in one frame, every line counts
+        if state == .ready {
+            let now = nowNs()
+            return message.withUnsafeReadableBytes { bytes in
+                var events = 0
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count && bytes[end] != 10 { end += 1 }
+                    if end > start { events += countEvent(bytes, from: start, to: end, now: now) }
+                    start = end + 1
+                }
+                if events > 1 { stats.multiEventFrames += 1 }
+                return events
+            }
+        }
+        var events = 0
+        var start = 0
+        let total = message.readableBytes
+        while start < total {
+            let end: Int = message.withUnsafeReadableBytes { bytes in
+                var i = start
+                while i < bytes.count && bytes[i] != 10 { i += 1 }
+                return i
+            }
+            if end > start, let line = message.getSlice(at: message.readerIndex + start, length: end - start) {
+                events += handleOne(context: context, line)   // the handshake reply may share a frame with events
+            }
+            start = end + 1
+        }
+        return events
+    }
+
+    /// Counts the event in `bytes[from..<to]` (seq, latency, duplicates); 0 and a parse miss when there is none.
+    @inline(__always)
+    private func countEvent(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int, now: UInt64) -> Int {
+        guard let s = find(#""seq":"#, in: bytes, from: from, to: to), let seq = parseUInt(bytes, at: s + 6) else {
+            stats.parseMisses += 1
+            return 0
+        }
+        var sent: UInt64 = 0
+        if let t = find(#""sent_ns":"#, in: bytes, from: s + 6, to: to), let v = parseUInt(bytes, at: t + 10) { sent = v }
+        received += 1
+        if !seen.insert(Int(seq)) { duplicated += 1 }
+        if sent > 0 && now > sent { stats.latency.record(now - sent) }
+        stats.deliveries += 1
+        if stats.firstDeliveryNs == 0 { stats.firstDeliveryNs = now }
+        stats.lastDeliveryNs = now
+        return 1
+    }
+
+    private func handleOne(context: ChannelHandlerContext, _ message: ByteBuffer) -> Int {
         switch state {
         case .ready:
             let now = nowNs()
-            let parsed: (UInt64, UInt64)? = message.withUnsafeReadableBytes { bytes in
-                guard let s = find(#""seq":"#, in: bytes), let seq = parseUInt(bytes, at: s + 6) else { return nil }
-                guard let t = find(#""sent_ns":"#, in: bytes, from: s + 6), let sent = parseUInt(bytes, at: t + 10) else {
-                    return (seq, 0)
-                }
-                return (seq, sent)
-            }
-            guard let parsed else { stats.parseMisses += 1; return 0 }
-            let (seq, sent) = parsed
-            received += 1
-            if !seen.insert(Int(seq)) { duplicated += 1 }
-            if sent > 0 && now > sent { stats.latency.record(now - sent) }
-            stats.deliveries += 1
-            if stats.firstDeliveryNs == 0 { stats.firstDeliveryNs = now }
-            stats.lastDeliveryNs = now
-            return 1
+            return message.withUnsafeReadableBytes { bytes in countEvent(bytes, from: 0, to: bytes.count, now: now) }
         case .initializing, .subscribing:
             let (isError, isResult) = message.withUnsafeReadableBytes { bytes in
                 (find(#""error""#, in: bytes) != nil, find(#""result""#, in: bytes) != nil)
@@ -264,9 +311,23 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
                 return 0
             }
             guard isResult else { return 0 }
+            if setup.target == .centrifuge {
+                // the reply to our command (connect id 1, subscribe id 2), not some other push
+                let expectedID = state == .initializing ? 1 : 2
+                let matches = message.withUnsafeReadableBytes { bytes in
+                    expectedID == 1 ? find(#""id":1,"#, in: bytes) != nil || find(#""id":1}"#, in: bytes) != nil
+                                    : find(#""id":2,"#, in: bytes) != nil || find(#""id":2}"#, in: bytes) != nil
+                }
+                guard matches else { return 0 }
+            }
             if state == .initializing {
                 state = .subscribing
-                sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #""}}"#)
+                switch setup.target {
+                case .centrifuge:
+                    sendText(context: context, #"{"id":2,"method":1,"params":{"channel":""# + session + #""}}"#)
+                default:
+                    sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #""}}"#)
+                }
             } else {
                 becomeReady()
             }
@@ -423,7 +484,8 @@ final class SubscriberPool: @unchecked Sendable {
                 return LoopSummary(latency: st.latency, connect: st.connect, deliveries: st.deliveries,
                                    firstDeliveryNs: st.firstDeliveryNs, lastDeliveryNs: st.lastDeliveryNs,
                                    lost: lost, duplicated: dups, subscribersWithLoss: withLoss,
-                                   unexpectedCloses: st.unexpectedCloses, parseMisses: st.parseMisses, connected: connected)
+                                   unexpectedCloses: st.unexpectedCloses, parseMisses: st.parseMisses, connected: connected,
+                                   multiEventFrames: st.multiEventFrames)
             }.wait()
             if var t = total {
                 t.latency.add(summary.latency)
@@ -436,6 +498,7 @@ final class SubscriberPool: @unchecked Sendable {
                 t.subscribersWithLoss += summary.subscribersWithLoss
                 t.unexpectedCloses += summary.unexpectedCloses
                 t.parseMisses += summary.parseMisses
+                t.multiEventFrames += summary.multiEventFrames
                 t.connected += summary.connected
                 total = t
             } else {

@@ -28,6 +28,16 @@ func installHardLimit() {
 enum Target: String, Sendable {
     case blobhub
     case nchan
+    /// The centrifuge-library peer (`../shared/peers/centrifuge/`): JSON protocol v1, several messages per frame.
+    case centrifuge
+
+    var defaultPort: Int {
+        switch self {
+        case .blobhub: 18080
+        case .nchan: 8090
+        case .centrifuge: 8095
+        }
+    }
 }
 
 /// Everything a run needs, parsed from the command line.
@@ -47,7 +57,10 @@ struct Config: Sendable {
     var batch = 1
     var publishers = 2
     var window = 100
-    var threads = 1
+    /// Subscriber event loops: one per core, so the subscriber side is never a single saturated thread.
+    var threads = System.coreCount
+    /// Publisher event loops; 0 = automatic (1 with subscribers, else up to one per core).
+    var publisherThreads = 0
     var serverPIDs: [Int32] = []
     var hold = 5.0
     var connectConcurrency = 256
@@ -58,20 +71,26 @@ struct Config: Sendable {
     var sessionNames: [String] { (0..<sessions).map { "s-\($0)" } }
 
     static let usage = """
-        usage: blobhub-realtime-bench <fanout|latency|streams|idle|publish> [options]
+        usage: blobhub-realtime-bench <fanout|fanout-closed|latency|streams|idle|publish|publish-single> [options]
           fanout   N subscribers over C sessions, events published flat out (or at --rate)
+          fanout-closed  1 publisher, 1 event per request, the next one after the previous 2xx; 1 session × 1000
           latency  same as fanout with defaults 1000 subscribers / 10 sessions / 100 events/s
           streams  one subscriber per session (10000 by default), events round-robin
           idle     N initialized, subscribed connections held for --hold; server RSS per connection
           publish  no subscribers; batched POSTs flat out, events/s accepted
+          publish-single  no subscribers; 1 event per POST, 32 keep-alive connections, one request in flight each
         options:
-          --target blobhub|nchan   (blobhub)          --host 127.0.0.1 only   --port N (18080; nchan 8090)
+          --target blobhub|nchan|centrifuge (blobhub)  --host 127.0.0.1 only
+          --port N (18080; nchan 8090; centrifuge 8095)
           --admin-key K --publisher-key K              --user ID (bench-user)  --revision ID (rev-1)
           --subscribers N  --sessions C  --duration 10s  --rate EV/S (0 = flat out)  --batch B (1)
           --publishers P (2)  --window EVENTS (100; flat out keeps at most this many events undelivered)
-          --threads T (1; subscriber event loops)  --server-pid PID[,PID...]  --hold 5s  --drain 5s
+          --threads T (cores; subscriber event loops)  --publisher-threads T (auto: 1 with subscribers, else cores)
+          --server-pid PID[,PID...]  --hold 5s  --drain 5s
           --connect-concurrency K (256)  --connect-timeout 30s  --label TEXT
         Every run is bounded: duration + drain + connect timeout; it prints human lines, then one JSON line.
+        The JSON line records the CPU of each of the tool's event-loop threads (tool_cpu_threads, % of a core)
+        and tool_bound: true when the busiest loop thread used >= 90 % of a core or all of them >= 90 % on average.
         """
 
     static func parse(_ arguments: [String]) throws -> Config {
@@ -81,10 +100,13 @@ struct Config: Sendable {
         config.scenario = scenario
         switch scenario {
         case "fanout": config.subscribers = 1000; config.sessions = 1; config.rate = 0
+        case "fanout-closed":
+            config.subscribers = 1000; config.sessions = 1; config.rate = 0; config.publishers = 1; config.batch = 1
         case "latency": config.subscribers = 1000; config.sessions = 10; config.rate = 100; config.publishers = 1
         case "streams": config.subscribers = 10000; config.sessions = 10000; config.rate = 0; config.window = 1000
         case "idle": config.subscribers = 10000; config.sessions = 1
         case "publish": config.subscribers = 0; config.sessions = 10; config.batch = 500; config.publishers = 4
+        case "publish-single": config.subscribers = 0; config.sessions = 32; config.batch = 1; config.publishers = 32
         default: throw UsageError(message: "unknown scenario \(scenario)\n" + usage)
         }
         var portGiven = false
@@ -97,7 +119,7 @@ struct Config: Sendable {
             }
             switch flag {
             case "--target":
-                guard let t = Target(rawValue: value) else { throw UsageError(message: "--target blobhub|nchan") }
+                guard let t = Target(rawValue: value) else { throw UsageError(message: "--target blobhub|nchan|centrifuge") }
                 config.target = t
             case "--host": config.host = value
             case "--port": config.port = try int(); portGiven = true
@@ -113,6 +135,7 @@ struct Config: Sendable {
             case "--publishers": config.publishers = try int()
             case "--window": config.window = try int()
             case "--threads": config.threads = try int()
+            case "--publisher-threads": config.publisherThreads = try int()
             case "--server-pid":
                 config.serverPIDs = value.split(whereSeparator: { $0 == "," || $0 == " " }).compactMap { Int32($0) }
             case "--hold": config.hold = try parseDuration(value)
@@ -123,16 +146,26 @@ struct Config: Sendable {
             default: throw UsageError(message: "unknown option \(flag)\n" + usage)
             }
         }
-        if !portGiven && config.target == .nchan { config.port = 8090 }
+        if !portGiven { config.port = config.target.defaultPort }
         guard config.host == "127.0.0.1" || config.host == "localhost" else {
             throw UsageError(message: "--host must be 127.0.0.1 (loopback only)")
         }
         config.host = "127.0.0.1"
-        if config.target == .nchan { config.batch = 1 }
+        if config.target != .blobhub { config.batch = 1 }   // the peers take one message per POST
         config.sessions = max(1, config.sessions)
         config.batch = max(1, min(1000, config.batch))
         config.publishers = max(1, config.publishers)
         config.threads = max(1, config.threads)
+        if config.scenario == "fanout-closed" || config.scenario == "publish-single" { config.batch = 1 }
+        if config.scenario == "fanout-closed" { config.publishers = 1 }
+        // Several publisher loops only without subscribers: the flat-out window and the per-session
+        // sequence numbers of a delivery run are kept by one loop.
+        if config.subscribers > 0 {
+            config.publisherThreads = 1
+        } else if config.publisherThreads <= 0 {
+            config.publisherThreads = min(System.coreCount, config.publishers, config.sessions)
+        }
+        config.publisherThreads = max(1, min(config.publisherThreads, config.publishers, config.sessions))
         if config.scenario == "streams" && config.sessions < config.subscribers { config.sessions = config.subscribers }
         return config
     }
@@ -200,6 +233,18 @@ enum Proc {
 
     static func selfSample() -> ProcSample { ProcSample(cpuTicks: cpuTicks("self"), rssKiB: rssKiB("self")) }
 
+    /// The kernel thread id of the calling thread (`/proc/thread-self` → `<pid>/task/<tid>`).
+    static func currentThreadID() -> Int32 {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+              let last = link.split(separator: "/").last, let tid = Int32(last) else { return 0 }
+        return tid
+    }
+
+    /// utime + stime of each of this process's threads `tids`, in clock ticks.
+    static func threadTicks(_ tids: [Int32]) -> [Int] {
+        tids.map { $0 > 0 ? cpuTicks("self/task/\($0)") : 0 }
+    }
+
     /// CPU use between two samples as a percentage of one core.
     static func cpuPercent(_ a: ProcSample, _ b: ProcSample, seconds: Double) -> Double {
         guard seconds > 0 else { return 0 }
@@ -219,6 +264,12 @@ struct JSONLine {
         parts.append("\"\(key)\":\(value.isFinite ? String(format: "%.3f", value) : "null")")
     }
     mutating func add(_ key: String, _ value: Bool) { parts.append("\"\(key)\":\(value)") }
+    mutating func add(_ key: String, _ values: [Double]) {
+        parts.append("\"\(key)\":[" + values.map { $0.isFinite ? String(format: "%.1f", $0) : "null" }.joined(separator: ",") + "]")
+    }
+    mutating func add(_ key: String, _ values: [String]) {
+        parts.append("\"\(key)\":[" + values.map { "\"\($0)\"" }.joined(separator: ",") + "]")
+    }
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 }
 
@@ -233,12 +284,13 @@ func say(_ line: String) {
 
 /// Position of `needle` in `bytes[from...]`, or nil.
 @inline(__always)
-func find(_ needle: StaticString, in bytes: UnsafeRawBufferPointer, from: Int = 0) -> Int? {
+func find(_ needle: StaticString, in bytes: UnsafeRawBufferPointer, from: Int = 0, to: Int? = nil) -> Int? {
     let n = needle.utf8CodeUnitCount
     let first = needle.utf8Start.pointee
-    guard bytes.count >= n else { return nil }
+    let limit = min(to ?? bytes.count, bytes.count)
+    guard limit >= n else { return nil }
     var i = from
-    let last = bytes.count - n
+    let last = limit - n
     while i <= last {
         if bytes[i] == first {
             var j = 1
@@ -253,6 +305,7 @@ func find(_ needle: StaticString, in bytes: UnsafeRawBufferPointer, from: Int = 
 /// Unsigned decimal at `at`, or nil when there is no digit.
 @inline(__always)
 func parseUInt(_ bytes: UnsafeRawBufferPointer, at: Int) -> UInt64? {
+    // (a number ends at its first non-digit, so a line bound is not needed here)
     var i = at
     var v: UInt64 = 0
     var any = false
@@ -277,6 +330,11 @@ struct BitSet: Sendable {
         return true
     }
     var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+    /// Adds every member of `other`.
+    mutating func formUnion(_ other: BitSet) {
+        if other.words.count > words.count { words.append(contentsOf: repeatElement(0, count: other.words.count - words.count)) }
+        for (i, w) in other.words.enumerated() { words[i] |= w }
+    }
     /// How many members of `other` are not in self.
     func missing(from other: BitSet) -> Int {
         var n = 0

@@ -1,0 +1,51 @@
+-- Single-event publishing for wrk (Debian's `wrk`): one event per POST, a unique id per request.
+--
+--   wrk -t2 -c32 -d10s --latency -s bench/wrk/publish.lua http://127.0.0.1:18080/v1/events -- <publisher-key> <nonce> <sessions>
+--   wrk -t2 -c32 -d10s --latency -s bench/wrk/publish.lua http://127.0.0.1:8090/pub/ch1 -- - <nonce>
+--
+-- Arguments after `--` (all optional): the bearer key ("-" or empty: no Authorization header, e.g. Nchan),
+-- a nonce that makes the ids unique across runs (default: the time), the number of sessions the events
+-- go round-robin to (32). The body has the shape blobhub-realtime-bench publishes:
+--   {"id":"wrk-<nonce>-<thread>-<n>","type":"processor.output","revision_id":"rev-1","session_id":"s-<k>","seq":<n>,"sent_ns":0}
+-- The server would treat a repeated id as a retry of the same event, so every request carries a new one.
+-- done() prints one line `WRK_JSON {...}` (requests, errors, latency percentiles in ms) for bench/wrk/run.py.
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+local counter = 0
+local prefix = ""
+local sessions = 32
+
+function init(args)
+  local key = args[1]
+  local nonce = args[2] or tostring(os.time())
+  sessions = tonumber(args[3] or "32") or 32
+  prefix = '{"id":"wrk-' .. nonce .. '-' .. tostring(tid or 0) .. '-'
+  wrk.headers["Content-Type"] = "application/json"
+  if key ~= nil and key ~= "" and key ~= "-" then
+    wrk.headers["Authorization"] = "Bearer " .. key
+  end
+end
+
+function request()
+  counter = counter + 1
+  local body = prefix .. counter .. '","type":"processor.output","revision_id":"rev-1","session_id":"s-'
+    .. (counter % sessions) .. '","seq":' .. counter .. ',"sent_ns":0}'
+  return wrk.format("POST", nil, nil, body)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors_connect":%d,"errors_read":%d,' ..
+    '"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"latency_p50_ms":%.3f,"latency_p90_ms":%.3f,' ..
+    '"latency_p99_ms":%.3f,"latency_max_ms":%.3f,"latency_mean_ms":%.3f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, latency.mean / 1000))
+end
