@@ -134,19 +134,26 @@ public final class SQLiteStore: RealtimeStore {
     /// one by one. Only one writer runs at a time, so transactions — and observer calls — follow queue order.
     private func write(_ group: [GroupCommitQueue.Pending], _ db: Database) {
         do {
-            var outcomes: [([AppendResult], [StoredEvent])] = []
+            // The group's batches go in as one: a handful of multi-row statements per transaction, not per
+            // append (single-event appends queue up by the dozen under load). An id repeated in a later
+            // batch of the group is a duplicate of the earlier one, as if they had been inserted in turn.
+            var merged: [ValidatedEvent] = []
+            merged.reserveCapacity(group.reduce(0) { $0 + $1.batch.count })
+            for pending in group { merged.append(contentsOf: pending.batch) }
+            var outcome: ([AppendResult], [StoredEvent]) = ([], [])
             // IMMEDIATE takes the write lock before the head is read, so offsets stay unique even if
             // another process appends to the same file.
             try db.inTransaction(.immediate) {
-                outcomes = try group.map { try Self.insert($0.batch, db) }
+                outcome = try Self.insert(merged, db)
                 return .commit
             }
             // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-            for (_, stored) in outcomes {
-                observer.notify(stored)
-            }
-            for (pending, (results, _)) in zip(group, outcomes) {
-                pending.complete(.success(results))
+            observer.notify(outcome.1)
+            var start = 0
+            for pending in group {
+                let end = start + pending.batch.count
+                pending.complete(.success(Array(outcome.0[start..<end])))
+                start = end
             }
         } catch where group.count > 1 {
             groupRetries.add(1, ordering: .relaxed)
@@ -174,7 +181,7 @@ public final class SQLiteStore: RealtimeStore {
         }
         try forEachChunk(of: uniqueIDs.count) { range in
             let statement = try db.cachedStatement(sql: findIDsSQL(count: range.count))
-            let rows = try Row.fetchCursor(statement, arguments: StatementArguments(uniqueIDs[range]))
+            let rows = try Row.fetchCursor(statement, arguments: StatementArguments(uniqueIDs[range].map { $0.databaseValue }))
             while let row = try rows.next() {
                 let id: String = row[0]
                 let offset: Int64 = row[1]
@@ -324,7 +331,8 @@ public final class SQLiteStore: RealtimeStore {
     }
 
     private static func head(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+        // Cached: it runs once per transaction, and preparing it each time was a visible share of an append.
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'")) ?? 0
     }
 
     private static func prunedThrough(_ db: Database) throws -> Int64 {

@@ -96,6 +96,18 @@ import Testing
         }
     }
 
+    @Test func http10WithoutKeepAliveIsClosedAfterTheAnswer() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let socket = try await RawSocket.connect(port: server.port)
+            let body = sessionEvent("old.client")
+            try await socket.write("POST /v1/events HTTP/1.0\r\nAuthorization: Bearer \(TestKeys.publisher)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let response = try await socket.inbox.read("response", timeout: .seconds(10)) { HTTPResponseHead.parse(&$0) }
+            #expect(response.status == 202, "\(response.bodyText)")
+            #expect(response.header("Connection")?.lowercased() == "close")
+            try await socket.waitForEOF()
+        }
+    }
+
     /// A publish answered by the loop still reaches subscribers: durable first, then fanned out.
     @Test func publishedEventsReachSubscribers() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in

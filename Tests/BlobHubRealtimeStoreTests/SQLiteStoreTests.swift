@@ -219,7 +219,8 @@ struct SQLiteGroupCommitTests {
                                                  AppendResult(id: "holder", offset: 1, duplicate: true)])
             }
             #expect(observed.offsets == Array(1...6))
-            #expect(observed.recorded.count == 6)
+            // The holder's transaction, then the five queued appends in one transaction, reported as one batch.
+            #expect(observed.recorded.map { $0.map(\.offset) } == [[1], [2, 3, 4, 5, 6]])
             #expect(store.groupRetries.load(ordering: .relaxed) == 0)
             try await store.close()
         }

@@ -1,20 +1,24 @@
 import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
 /// Serves `POST /v1/events` on the connection's event loop, with no task, async stream or router per
 /// request (SPEC §8); every other request passes through to the router unchanged.
 ///
-/// Sits between Hummingbird's connection-state handler and the async channel of a plain HTTP connection.
+/// Sits right after NIO's HTTP/1 decoder and encoder, ahead of the conversion to `HTTPTypes` and
+/// Hummingbird's connection-state handler: a publish pays for neither (they were a sixth of its CPU).
+/// So it keeps what those would do for it: `Connection: close` and HTTP/1.0 without keep-alive close
+/// after the answer, and a graceful-shutdown quiesce that arrives while a publish is being answered
+/// closes the connection once the answer is written (passed on, it would close it before).
 /// Requests are answered strictly in order: while a publish waits for the store, or a router request has
 /// not finished its response, later request parts are held and the socket is not read (a pipelining
 /// client cannot make it buffer more than one read). The answer is written when the append completes:
 /// inline for the memory store, one hop from the writer for SQLite.
 final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
@@ -30,7 +34,7 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     private let dates: HTTPDateCache
     private var state = State.idle
     /// Parts of later requests, held while one is being answered.
-    private var held = CircularBuffer<HTTPRequestPart>()
+    private var held = CircularBuffer<HTTPServerRequestPart>()
     /// The channel asked to read while requests were held: passed on once they are served.
     private var readPending = false
     /// The publish request being read; nil once it was refused.
@@ -38,6 +42,8 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var refusal: PublishEndpoint.Reply?
     /// Parts were passed to the router outside a read cycle: it needs a read-complete to see them.
     private var forwardedOutsideRead = false
+    /// The server is shutting down: close once the publish being answered is written.
+    private var quiescing = false
     private var context: ChannelHandlerContext?
 
     init(endpoint: PublishEndpoint, dates: HTTPDateCache) {
@@ -57,14 +63,14 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// Handles `part` if the state allows it now; false when it has to wait for the current answer.
-    private func accept(_ part: HTTPRequestPart, context: ChannelHandlerContext) -> Bool {
+    private func accept(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
         switch (state, part) {
         case (.publishing, _), (.forwarding, .head), (.reading, .head):
             return false
         case (.idle, .head(let head)):
-            if head.method == .post, Self.isPublishPath(head.path) {
-                let close = head.headerFields[.connection]?.lowercased() == "close"
-                if endpoint.authorizes(head.headerFields[.authorization]) {
+            if head.method == .POST, Self.isPublishPath(head.uri) {
+                let close = !head.isKeepAlive
+                if endpoint.authorizes(head.headers.first(name: "authorization")) {
                     body = context.channel.allocator.buffer(capacity: 0)
                 } else {
                     refusal = .unauthorized
@@ -109,7 +115,7 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         return true
     }
 
-    private func forward(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func forward(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         forwardedOutsideRead = true
         context.fireChannelRead(wrapInboundOut(part))
     }
@@ -120,8 +126,8 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// `/v1/events`, also with a trailing slash or a query (as the router matches it).
-    static func isPublishPath(_ path: String?) -> Bool {
-        guard var path = path?.utf8[...] else { return false }
+    static func isPublishPath(_ uri: String) -> Bool {
+        var path = uri.utf8[...]
         if let query = path.firstIndex(of: UInt8(ascii: "?")) { path = path[..<query] }
         if path.count > 1, path.last == UInt8(ascii: "/") { path = path.dropLast() }
         return path.elementsEqual(PublishEndpoint.path.utf8)
@@ -138,6 +144,18 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        switch state {
+        case .reading, .publishing:
+            quiescing = true  // closed by `writeReply`
+        case .idle, .forwarding:
+            // Nothing of ours in flight: Hummingbird's handler closes now or after the router's answer.
+            held.removeAll()
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     func read(context: ChannelHandlerContext) {
         if case .publishing = state {
             readPending = true
@@ -150,12 +168,17 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func writeReply(_ reply: PublishEndpoint.Reply, close: Bool) {
         guard let context, case .publishing = state else { return }
-        var fields = reply.headers
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(reply.body.count)
-        fields[.date] = dates.current()
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: reply.body))), promise: nil)
+        let close = close || quiescing
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(reply.headers.count + 4)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(reply.body.count))
+        headers.add(name: "Date", value: dates.current())
+        for field in reply.headers { headers.add(name: field.name.canonicalName, value: field.value) }
+        if close { headers.add(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: reply.status.code, reasonPhrase: reply.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
         if close {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }

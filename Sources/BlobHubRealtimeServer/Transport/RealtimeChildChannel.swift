@@ -60,14 +60,15 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
-                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let refused = decision.value.flatMap { if case .failure = $0 { true } else { false } } ?? false
                         if !refused {
+                            // Ahead of the HTTPTypes conversion: publishes skip it and the router's handlers.
                             try channel.pipeline.syncOperations.addHandler(
                                 PublishRequestHandler(endpoint: publishing.endpoint, dates: publishing.dates)
                             )
                         }
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
