@@ -7,9 +7,32 @@ public enum RoutingKey {
     }
 
     public static func parse(_ text: String) -> SubscriptionKey? {
-        let parts = text.split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 4, let scope = SubscriptionScope(rawValue: String(parts[0])),
-              let target = SubscriptionTarget(rawValue: String(parts[2])) else { return nil }
-        return SubscriptionKey(scope: scope, scopeID: String(parts[1]), target: target, targetID: String(parts[3]))
+        // One scan for the three separators (this runs for every key of every committed event), with no
+        // array of substrings; a fourth separator makes the text invalid, as `split` would.
+        let utf8 = text.utf8
+        var separators = (utf8.startIndex, utf8.startIndex, utf8.startIndex)
+        var found = 0
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "|") {
+                switch found {
+                case 0: separators.0 = index
+                case 1: separators.1 = index
+                case 2: separators.2 = index
+                default: return nil
+                }
+                found += 1
+            }
+            index = utf8.index(after: index)
+        }
+        guard found == 3 else { return nil }
+        guard let scope = SubscriptionScope(rawValue: String(text[..<separators.0])),
+              let target = SubscriptionTarget(rawValue: String(text[utf8.index(after: separators.1)..<separators.2])) else { return nil }
+        return SubscriptionKey(
+            scope: scope,
+            scopeID: String(text[utf8.index(after: separators.0)..<separators.1]),
+            target: target,
+            targetID: String(text[utf8.index(after: separators.2)...])
+        )
     }
 }

@@ -70,7 +70,7 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.idle, .head(let head)):
             if head.method == .POST, Self.isPublishPath(head.uri) {
                 let close = !head.isKeepAlive
-                if endpoint.authorizes(head.headers.first(name: "authorization")) {
+                if authorizes(head.headers.first(name: "authorization")) {
                     body = context.channel.allocator.buffer(capacity: 0)
                 } else {
                     refusal = .unauthorized
@@ -112,6 +112,19 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
                 }
             }
         }
+        return true
+    }
+
+    /// The last `Authorization` value this connection presented that was accepted: a keep-alive publisher
+    /// sends the same one with every request, and a plain comparison with what this same client sent
+    /// before reveals nothing (a different value is checked in full, in constant time). The keys are
+    /// fixed for the server's lifetime, so an accepted value stays valid.
+    private var acceptedAuthorization: String?
+
+    private func authorizes(_ authorization: String?) -> Bool {
+        if let authorization, authorization == acceptedAuthorization { return true }
+        guard endpoint.authorizes(authorization) else { return false }
+        acceptedAuthorization = authorization
         return true
     }
 
