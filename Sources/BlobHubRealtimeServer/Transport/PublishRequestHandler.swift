@@ -51,8 +51,20 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.dates = dates
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    /// The context of NIO's HTTP/1 response encoder: an answer written there goes to the socket (or TLS) as
+    /// one pre-encoded buffer, without passing the encoder. Only used while no router response is in
+    /// progress (the encoder is then between responses, so skipping it cannot interleave with its output).
+    private var encoderContext: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        encoderContext = nil
+    }
 
     // MARK: Inbound
 
@@ -182,8 +194,41 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func writeReply(_ reply: PublishEndpoint.Reply, close: Bool) {
         guard let context, case .publishing = state else { return }
         let close = close || quiescing
+        // A promise only when the connection closes after the answer: none per keep-alive publish.
+        let written = close ? context.eventLoop.makePromise(of: Void.self) : nil
+        if let encoderContext {
+            encoderContext.writeAndFlush(NIOAny(encode(reply, close: close, allocator: context.channel.allocator)), promise: written)
+        } else {
+            writeParts(reply, close: close, context: context, promise: written)
+        }
+        if let written {
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        state = .idle
+        serveHeld(context: context)
+    }
+
+    /// The whole response in one buffer: status line, headers, body.
+    private func encode(_ reply: PublishEndpoint.Reply, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 160 + reply.body.count)
+        buffer.writeString("HTTP/1.1 \(reply.status.code) \(reply.status.reasonPhrase)\r\n")
+        buffer.writeString("Content-Type: application/json\r\nContent-Length: \(reply.body.count)\r\nDate: ")
+        buffer.writeString(dates.current())
+        buffer.writeString("\r\n")
+        for field in reply.headers {
+            buffer.writeString("\(field.name.canonicalName): \(field.value)\r\n")
+        }
+        if close { buffer.writeString("Connection: close\r\n") }
+        buffer.writeString("\r\n")
+        buffer.writeBytes(reply.body)
+        return buffer
+    }
+
+    /// Through the encoder, part by part (a pipeline without NIO's encoder, e.g. in a test).
+    private func writeParts(_ reply: PublishEndpoint.Reply, close: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(reply.headers.count + 4)
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Date", value: dates.current())
@@ -192,14 +237,7 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         let status = HTTPResponseStatus(statusCode: reply.status.code, reasonPhrase: reply.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
-        if close {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-            return
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        state = .idle
-        serveHeld(context: context)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
     }
 
     /// Serves the held parts that can go now, then the read that waited for them.
