@@ -392,7 +392,7 @@ if any(r.get("scenario") == "publish-single" for r in rows):
                   f"{sum(1 for r in runs if bound(r))} of {len(runs)} | {failed_ev} | {run_values(runs, 'events_per_second', 0)} |")
     w("")
 
-for extra in ("methodology.md", "notes.md"):
+for extra in ("analysis.md", "methodology.md", "notes.md"):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
     if os.path.exists(path):
         with open(path) as fh:

@@ -4,20 +4,21 @@ BENCHMARKS.md).
 
     perf script -i perf.data -F comm,tid,ip,sym | bench/stages.py [--us-per-request 42.1]
 
-Each sample is charged to one stage: the first rule, in the order below, whose pattern occurs in the
-sample's call stack (leaf first). With --us-per-request (server CPU per request, from a wrk run of the
+Each sample is charged to one stage. A sample in the kernel: the first kernel rule whose pattern occurs in
+its call stack. Otherwise the innermost frame (leaf first) that matches a rule decides; among the rules
+that match that frame, the first in the order below. With --us-per-request (server CPU per request, from a wrk run of the
 same build) the shares are also printed as microseconds per request.
 """
 import argparse, collections, re, sys
 
 # (stage, regex over the whole stack text); order matters: the first match wins.
 RULES = [
-    ("kernel: socket write (writev, loopback delivery, wake-up of the reader)", r"writev"),
+    ("kernel: socket write (write/writev, loopback delivery, wake-up of the reader)", r"writev|tcp_sendmsg|sock_write_iter|__libc_write|ksys_write"),
     ("kernel: socket read", r"\bread\b.*readFromSocket|ksys_read|__GI___libc_read"),
     ("kernel: epoll, scheduling, other", r""),
     ("response: HTTP encoding and the write path above the socket", r"writeReply"),
     ("store: fan-out hand-off (commit observer, hub dispatch)", r"CommitObserverSlot|BlobHubRealtimeServer0B0C8dispatch|DispatchEvent"),
-    ("store: append", r"appendNow|SQLiteStore|GroupCommit|PostgresStore|MemoryStore"),
+    ("store: append", r"appendNow|06MemoryD0C|06SQLiteD0C|08PostgresD0C|GroupCommit|MemoryStore|SQLiteStore|PostgresStore"),
     ("intake: validation, ids, routing keys, event JSON", r"EventIntake"),
     ("JSON parse of the body", r"JSONParser"),
     ("publish: endpoint and service (metrics, answers)", r"PublishEndpoint|PublishService|MeasuredStore"),
@@ -66,15 +67,21 @@ def main():
         text = "\n".join(stack)
         kernel_leaf = leaf.startswith("[k] ")
         stage = None
-        for name, rx in compiled:
-            if name.startswith("kernel") and not kernel_leaf:
-                continue
-            if name.startswith("kernel: epoll"):
-                stage = name
-                break
-            if rx.search(text):
-                stage = name
-                break
+        if kernel_leaf:
+            for name, rx in compiled:
+                if name.startswith("kernel") and (name.startswith("kernel: epoll") or rx.search(text)):
+                    stage = name
+                    break
+        else:
+            # The innermost frame that belongs to a stage decides (a store's completion that writes the
+            # answer is the response's cost, not the store's).
+            for frame in stack:
+                for name, rx in compiled:
+                    if not name.startswith("kernel") and rx.search(frame):
+                        stage = name
+                        break
+                if stage:
+                    break
         counts[stage or "other (runtime, allocator, not attributed)"] += 1
     if total == 0:
         sys.exit("no samples on stdin (perf script -F comm,tid,ip,sym)")
