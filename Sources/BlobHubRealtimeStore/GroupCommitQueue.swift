@@ -12,6 +12,10 @@ final class GroupCommitQueue: Sendable {
     struct Pending: Sendable {
         let batch: [ValidatedEvent]
         let complete: @Sendable (Result<[AppendResult], any Error>) -> Void
+        /// Answered before the commit observer runs (a loop-served publish, whose 202 should not queue behind
+        /// the fan-out round the observer starts); otherwise after it, so an async `append` returns with the
+        /// events already handed to the fan-out.
+        var answersFirst = false
     }
 
     /// At most this many events share one transaction (a single larger append still gets its own).

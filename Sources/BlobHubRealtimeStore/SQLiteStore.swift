@@ -104,11 +104,17 @@ public final class SQLiteStore: RealtimeStore {
 
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         try await withCheckedThrowingContinuation { continuation in
-            append(events) { continuation.resume(with: $0) }
+            append(events, answersFirst: false) { continuation.resume(with: $0) }
         }
     }
 
+    /// The completion may run just before the commit observer is called for these events (see
+    /// `GroupCommitQueue.Pending.answersFirst`); the events are durable either way.
     public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
+        append(events, answersFirst: true, completion: completion)
+    }
+
+    private func append(_ events: [NewEvent], answersFirst: Bool, completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
         let validated: [ValidatedEvent]
         do {
             validated = try ValidatedEvent.validate(events)
@@ -116,7 +122,7 @@ public final class SQLiteStore: RealtimeStore {
             return completion(.failure(error))
         }
         if validated.isEmpty { return completion(.success([])) }
-        guard appendQueue.enqueue(.init(batch: validated, complete: completion)) else { return }
+        guard appendQueue.enqueue(.init(batch: validated, complete: completion, answersFirst: answersFirst)) else { return }
         // No writer runs: this append starts one on GRDB's serialized writer queue, where it commits group
         // after group until the queue is empty (no task and no thread hop per append).
         pool.asyncWriteWithoutTransaction { db in
@@ -147,13 +153,23 @@ public final class SQLiteStore: RealtimeStore {
                 outcome = try Self.insert(merged, db)
                 return .commit
             }
-            // Committed (and durable); still on the serialized writer, so no later append has committed yet.
-            observer.notify(outcome.1)
+            // Committed (and durable); still on the serialized writer, so no later append has committed yet and
+            // the observer keeps commit order. Loop-served publishes are answered before the observer runs: each
+            // answer is a task on its connection's loop, and queued ahead of the fan-out round the observer
+            // starts there, a 202 does not wait for the event's delivery to that loop's subscribers.
+            var ranges: [Range<Int>] = []
+            ranges.reserveCapacity(group.count)
             var start = 0
             for pending in group {
-                let end = start + pending.batch.count
-                pending.complete(.success(Array(outcome.0[start..<end])))
-                start = end
+                ranges.append(start..<(start + pending.batch.count))
+                start += pending.batch.count
+            }
+            for (pending, range) in zip(group, ranges) where pending.answersFirst {
+                pending.complete(.success(Array(outcome.0[range])))
+            }
+            observer.notify(outcome.1)
+            for (pending, range) in zip(group, ranges) where !pending.answersFirst {
+                pending.complete(.success(Array(outcome.0[range])))
             }
         } catch where group.count > 1 {
             groupRetries.add(1, ordering: .relaxed)

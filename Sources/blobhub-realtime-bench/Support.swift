@@ -257,7 +257,7 @@ enum Proc {
 /// An ordered JSON object written by hand (one summary line).
 struct JSONLine {
     private var parts: [String] = []
-    mutating func add(_ key: String, _ value: String) { parts.append("\"\(key)\":\"\(value.replacingOccurrences(of: "\"", with: "'"))\"") }
+    mutating func add(_ key: String, _ value: String) { parts.append("\"\(key)\":\"\(Self.escaped(value))\"") }
     mutating func add(_ key: String, _ value: Int) { parts.append("\"\(key)\":\(value)") }
     mutating func add(_ key: String, _ value: UInt64) { parts.append("\"\(key)\":\(value)") }
     mutating func add(_ key: String, _ value: Double) {
@@ -268,7 +268,24 @@ struct JSONLine {
         parts.append("\"\(key)\":[" + values.map { $0.isFinite ? String(format: "%.1f", $0) : "null" }.joined(separator: ",") + "]")
     }
     mutating func add(_ key: String, _ values: [String]) {
-        parts.append("\"\(key)\":[" + values.map { "\"\($0)\"" }.joined(separator: ",") + "]")
+        parts.append("\"\(key)\":[" + values.map { "\"\(Self.escaped($0))\"" }.joined(separator: ",") + "]")
+    }
+    /// JSON string content: an error text may hold quotes, backslashes and newlines (a peer's HTML error
+    /// page once split the summary line in two, and bench/run keeps only the last line).
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
     }
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 }

@@ -225,4 +225,24 @@ struct SQLiteGroupCommitTests {
             try await store.close()
         }
     }
+
+    @Test("a callback append is answered just before the observer runs; an async append returns after it")
+    func answerAndObserverOrder() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let observed = ObserverRecorder()
+            observed.install(on: store)
+            // Both run on the store's writer, one after the other: what the completion sees is deterministic.
+            let seenAtAnswer = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Int64], any Error>) in
+                store.append([newEvent("callback")]) { result in
+                    continuation.resume(with: result.map { _ in observed.offsets })
+                }
+            }
+            #expect(seenAtAnswer == [])
+            try await waitUntil { observed.offsets == [1] }
+            _ = try await store.append([newEvent("async")])
+            #expect(observed.offsets == [1, 2])
+            try await store.close()
+        }
+    }
 }
