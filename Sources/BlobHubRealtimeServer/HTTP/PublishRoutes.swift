@@ -2,8 +2,9 @@ import Hummingbird
 import NIOCore
 
 /// `POST /v1/events` through the router. Plain HTTP connections serve it on the event loop instead
-/// (`PublishRequestHandler`); the route stays for `405` on other methods and for in-process use, and
-/// answers through the same `PublishEndpoint`.
+/// (`PublishRequestHandler`), so a publish reaches this route only if a connection is ever set up
+/// without that handler. The route must exist for `MethodNotAllowedMiddleware` to answer other methods
+/// with 405, and it answers through the same `PublishEndpoint`.
 enum PublishRoutes {
     static func add(to router: Router<BasicRequestContext>, endpoint: PublishEndpoint) {
         router.post(RouterPath(PublishEndpoint.path)) { request, _ -> Response in

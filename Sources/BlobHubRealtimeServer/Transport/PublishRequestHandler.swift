@@ -58,7 +58,11 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        // `RealtimeChildChannel` adds this handler behind NIO's HTTP/1 server handlers, so the encoder is there.
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            preconditionFailure("PublishRequestHandler needs NIO's HTTPResponseEncoder ahead of it in the pipeline")
+        }
+        encoderContext = encoder
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -182,9 +186,7 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .publishing = state {
-            readPending = true
-        } else if !held.isEmpty {
+        if isPublishing || !held.isEmpty {
             readPending = true
         } else {
             context.read()
@@ -192,15 +194,11 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func writeReply(_ reply: PublishEndpoint.Reply, close: Bool) {
-        guard let context, case .publishing = state else { return }
+        guard let context, let encoderContext, case .publishing = state else { return }
         let close = close || quiescing
         // A promise only when the connection closes after the answer: none per keep-alive publish.
         let written = close ? context.eventLoop.makePromise(of: Void.self) : nil
-        if let encoderContext {
-            encoderContext.writeAndFlush(NIOAny(encode(reply, close: close, allocator: context.channel.allocator)), promise: written)
-        } else {
-            writeParts(reply, close: close, context: context, promise: written)
-        }
+        encoderContext.writeAndFlush(NIOAny(encode(reply, close: close, allocator: context.channel.allocator)), promise: written)
         if let written {
             let channel = context.channel
             written.futureResult.whenComplete { _ in channel.close(promise: nil) }
@@ -224,20 +222,6 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
         buffer.writeString("\r\n")
         buffer.writeBytes(reply.body)
         return buffer
-    }
-
-    /// Through the encoder, part by part (a pipeline without NIO's encoder, e.g. in a test).
-    private func writeParts(_ reply: PublishEndpoint.Reply, close: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(reply.body.count))
-        headers.add(name: "Date", value: dates.current())
-        for field in reply.headers { headers.add(name: field.name.canonicalName, value: field.value) }
-        if close { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: reply.status.code, reasonPhrase: reply.status.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
     }
 
     /// Serves the held parts that can go now, then the read that waited for them.

@@ -60,8 +60,8 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let refused = decision.value.flatMap { if case .failure = $0 { true } else { false } } ?? false
-                        if !refused {
+                        let rejection: UpgradeRejection? = if case .failure(let rejection) = decision.value { rejection } else { nil }
+                        if rejection == nil {
                             // Ahead of the HTTPTypes conversion: publishes skip it and the router's handlers.
                             try channel.pipeline.syncOperations.addHandler(
                                 PublishRequestHandler(endpoint: publishing.endpoint, dates: publishing.dates)
@@ -73,7 +73,7 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if case .failure(let rejection) = decision.value {
+                        if let rejection {
                             return .refused(asyncChannel, rejection)
                         }
                         return .http(asyncChannel)
