@@ -36,6 +36,30 @@ import NIOCore
         }
     }
 
+    /// SPEC §6.6: the event that reduced access reaches the subscriber before its subscription ends.
+    /// On SQLite the store may answer an append just before the commit observer runs; the admin path
+    /// must still queue the revocation behind the event's delivery round. Repeated, because losing that
+    /// order is a race.
+    @Test(arguments: ["memory", "sqlite"])
+    func memberRemovedArrivesBeforeTheRevocation(store: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let url = store == "memory" ? "memory" : "sqlite:" + directory.appendingPathComponent("log.sqlite").path
+            try await withPlatform({ $0.store = url }) { (server: TestServerHandle) async throws in
+                for round in 0..<15 {
+                    let socket = try await server.connectInitialized()
+                    _ = try await socket.subscribe(#"{"scope":"core","target":"organization","target_id":"\#(Fixture.org)"}"#, id: 1)
+                    #expect(try await server.admin("DELETE", "/organizations/\(Fixture.org)/members/\(Fixture.user)").status == 204)
+                    let first = try #require(try await socket.nextJSON(timeout: .seconds(5)) as? [String: Any])
+                    let event = (first["params"] as? [String: Any])?["event"] as? [String: Any]
+                    #expect(first["method"] as? String == "subscription/event" && event?["type"] as? String == "member_removed", "round \(round): \(first)")
+                    try await expectRevoked(socket, target: "organization")
+                    await socket.close()
+                    #expect(try await server.admin("PUT", "/organizations/\(Fixture.org)/members/\(Fixture.user)", #"{"role":"read"}"#).status == 200)
+                }
+            }
+        }
+    }
+
     @Test func blobMadePrivateRevokesOutsiders() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let outsider = try await server.connectInitialized(user: Fixture.outsider)
