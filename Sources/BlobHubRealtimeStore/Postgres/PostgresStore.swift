@@ -9,16 +9,18 @@ import Synchronization
 ///
 /// * Offsets are cluster-wide and strictly increasing in commit order: an append locks the `head` row of
 ///   `blobhub_counters` before it assigns offsets and keeps the lock until COMMIT (docs/cluster.md has the argument).
-/// * Appends queued on one node share a transaction (group commit, see `PostgresStore+Append.swift`).
-/// * The commit observer sees the events committed by every node, through ``PostgresTailer``, woken by
-///   LISTEN/NOTIFY (``PostgresListener``) and by a poll. `append` returns after its events reached the observer
-///   (bounded wait), so local subscribers have them queued when a publish is acknowledged.
+/// * Appends queued on one node share one statement (group commit, see `PostgresStore+Append.swift`).
+/// * The commit observer sees the events committed by every node, in offset order (``DeliverySequencer``):
+///   this node's own right after COMMIT, the others' through ``PostgresTailer``, woken by LISTEN/NOTIFY
+///   (``PostgresListener``) and by a poll. `append` returns after its events reached the observer (bounded
+///   wait), so local subscribers have them queued when a publish is acknowledged.
 /// * Registry changes bump `registry_version`; other nodes see the new version and reload (``setRegistryObserver(_:)``).
 /// * Owns its `PostgresClient` pool: `run()` runs in a task started here and cancelled by ``close()``.
 public final class PostgresStore: RealtimeStore {
     public let epoch: String
     let client: PostgresClient
     let logger: Logger
+    let sequencer: DeliverySequencer
     let tailer: PostgresTailer
     let timeouts: Timeouts
     let appendQueue = GroupCommitQueue()
@@ -54,11 +56,13 @@ public final class PostgresStore: RealtimeStore {
                 let epoch = try await PostgresSchema.migrate(client, logger: logger)
                 return (epoch, try await PostgresEventRows.counters(client, logger: logger))
             }
+            let sequencer = DeliverySequencer(delivered: counters.head)
             let tailer = PostgresTailer(
-                client: client, head: counters.head, registryVersion: counters.registryVersion,
+                client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
-            let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake, logger: logger)
-            return PostgresStore(epoch: epoch, client: client, tailer: tailer, timeouts: timeouts, logger: logger,
+            let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
+                                            sequencer: sequencer, logger: logger)
+            return PostgresStore(epoch: epoch, client: client, sequencer: sequencer, tailer: tailer, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }])
         } catch let error as StoreError {
             runTask.cancel()
@@ -70,10 +74,11 @@ public final class PostgresStore: RealtimeStore {
         }
     }
 
-    private init(epoch: String, client: PostgresClient, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
+    private init(epoch: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
                  tasks: [Task<Void, Never>]) {
         self.epoch = epoch
         self.client = client
+        self.sequencer = sequencer
         self.tailer = tailer
         self.timeouts = timeouts
         self.logger = logger
@@ -130,7 +135,7 @@ public final class PostgresStore: RealtimeStore {
     // MARK: - Observers
 
     public func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
-        tailer.setObserver(observer)
+        sequencer.setObserver(observer)
     }
 
     public func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {
@@ -271,6 +276,7 @@ public final class PostgresStore: RealtimeStore {
         }
         for task in tasks { task.cancel() }
         tailer.stop()
+        sequencer.stop()
         for task in tasks { await task.value }
     }
 }
