@@ -1,10 +1,11 @@
 import Synchronization
 
-/// Group commit for the durable stores: appends queue up while one writer commits; each round takes the
+/// Group commit for the durable stores: appends queue up while a writer commits; each round takes the
 /// appends queued so far (up to ``maxEventsPerGroup`` events) and commits them in one transaction, so one
-/// sync serves all of them. Only one writer runs at a time, so groups commit in queue order.
+/// sync serves all of them. With one writer (SQLite) groups commit in queue order; PostgreSQL runs two, so
+/// that one group's round trip overlaps the other's commit (the database orders them by its head lock).
 ///
-/// The queue does not run the writer itself: ``enqueue(_:)`` says when the caller must start one, and
+/// The queue does not run the writers itself: ``enqueue(_:)`` says when the caller must start one, and
 /// that writer calls ``nextGroup()`` until it returns nil. SQLite runs it on GRDB's writer queue (no task,
 /// no thread hop beyond the writer's own), PostgreSQL in a task.
 final class GroupCommitQueue: Sendable {
@@ -23,19 +24,25 @@ final class GroupCommitQueue: Sendable {
 
     private struct State {
         var waiting: [Pending] = []
-        /// True while a writer runs; it drains `waiting` and then clears the flag (under the lock).
-        var writing = false
+        /// Writers running; each drains `waiting` and then leaves (under the lock).
+        var writers = 0
     }
 
     private let state = Mutex(State())
+    private let maxWriters: Int
 
-    /// Queues an append; true when no writer runs and the caller must start one. Once queued, an append
+    init(maxWriters: Int = 1) {
+        precondition(maxWriters >= 1)
+        self.maxWriters = maxWriters
+    }
+
+    /// Queues an append; true when fewer than the maximum writers run and the caller must start one. Once queued, an append
     /// runs to its end (it commits or fails) whatever happens to its caller.
     func enqueue(_ pending: Pending) -> Bool {
         state.withLock { state in
             state.waiting.append(pending)
-            if state.writing { return false }
-            state.writing = true
+            if state.writers == maxWriters { return false }
+            state.writers += 1
             return true
         }
     }
@@ -56,7 +63,7 @@ final class GroupCommitQueue: Sendable {
     func nextGroup() -> [Pending]? {
         state.withLock { state -> [Pending]? in
             if state.waiting.isEmpty {
-                state.writing = false
+                state.writers -= 1
                 return nil
             }
             var take = 0

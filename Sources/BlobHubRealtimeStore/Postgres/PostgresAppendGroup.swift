@@ -16,11 +16,14 @@ import PostgresNIO
 /// snapshot sees that id (``commit(_:logger:)``).
 struct PostgresAppendGroup: Sendable {
     let batches: [[ValidatedEvent]]
+    /// The writing node's tag (``PostgresStore/nodeTag``).
+    let node: String
     /// The first occurrence of each id in the group, in input order: what is inserted unless already stored.
     private let unique: [NewEvent]
 
-    init(_ batches: [[ValidatedEvent]]) {
+    init(_ batches: [[ValidatedEvent]], node: String) {
         self.batches = batches
+        self.node = node
         var seen = Set<String>()
         var unique: [NewEvent] = []
         for batch in batches {
@@ -43,68 +46,39 @@ struct PostgresAppendGroup: Sendable {
     /// made it fail.
     func commit(_ client: PostgresClient, logger: Logger) async throws -> Outcome {
         do {
-            return try await outcome(client.query(statement, logger: logger))
+            return try await outcome(client.execute(statement, logger: logger))
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation {
             logger.debug("append raced with a duplicate on another node; retrying behind the head lock")
             return try await client.storeTransaction(logger: logger) { connection in
                 try await connection.query("SELECT value FROM blobhub_counters WHERE name = 'head' FOR UPDATE", logger: logger).consume()
-                return try await outcome(connection.query(statement, logger: logger))
+                return try await outcome(connection.execute(statement, logger: logger))
             }
         }
     }
 
-    /// Rows: one with the head before this group (`previous`), one per id already stored (`id`, `log_offset`),
-    /// one for the notification (all null).
-    var statement: PostgresQuery {
-        var ids: [String] = [], types: [String] = [], createdAts: [Int64] = [], keyLists: [String] = []
-        var jsons: [ByteBuffer] = [], keyRows: [String] = [], keyOrdinals: [Int64] = []
-        ids.reserveCapacity(unique.count)
+    /// The group's columns; `existing` and `fresh` find the ids to insert, in input order.
+    var statement: PostgresAppendStatement {
+        var statement = PostgresAppendStatement()
+        statement.node = node
+        statement.ids.reserveCapacity(unique.count)
         for (index, event) in unique.enumerated() {
-            ids.append(event.id)
-            types.append(event.type)
-            createdAts.append(event.createdAt)
-            keyLists.append(KeyListCoding.encode(event.keys))
-            jsons.append(ByteBuffer(bytes: event.json))
+            statement.ids.append(event.id)
+            statement.types.append(event.type)
+            statement.createdAts.append(event.createdAt)
+            statement.keyLists.append(KeyListCoding.encode(event.keys))
+            statement.jsons.append(ByteBuffer(bytes: event.json))
             for key in event.keys {
-                keyRows.append(key)
-                keyOrdinals.append(Int64(index + 1))
+                statement.keyRows.append(key)
+                statement.keyOrdinals.append(Int64(index + 1))
             }
         }
-        return """
-            WITH input AS (
-                SELECT * FROM unnest(\(ids)::text[], \(types)::text[], \(createdAts)::bigint[], \(keyLists)::text[],
-                                     \(jsons)::bytea[]) WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
-            ), existing AS MATERIALIZED (
-                SELECT e.id, e.log_offset FROM blobhub_events e WHERE e.id = ANY(\(ids)::text[])
-            ), fresh AS MATERIALIZED (
-                SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i
-                WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.id = i.id)
-            ), moved AS (
-                UPDATE blobhub_counters SET value = value + (SELECT count(*) FROM fresh) WHERE name = 'head'
-                RETURNING value - (SELECT count(*) FROM fresh) AS previous
-            ), placed AS MATERIALIZED (
-                SELECT f.*, m.previous + f.k AS log_offset FROM fresh f CROSS JOIN moved m
-            ), inserted_events AS (
-                INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
-                SELECT log_offset, id, type, created_at, keys, json FROM placed
-            ), inserted_keys AS (
-                INSERT INTO blobhub_event_keys (key, log_offset)
-                SELECT k.key, p.log_offset FROM unnest(\(keyRows)::text[], \(keyOrdinals)::bigint[]) AS k(key, n)
-                JOIN placed p ON p.n = k.n
-            ), notified AS (
-                SELECT pg_notify(\(PostgresListener.channel), 'e:' || (SELECT max(log_offset) FROM placed))
-                WHERE EXISTS (SELECT 1 FROM placed)
-            )
-            SELECT m.previous, NULL::text, NULL::bigint FROM moved m
-            UNION ALL SELECT NULL, x.id, x.log_offset FROM existing x
-            UNION ALL SELECT NULL, NULL, NULL FROM notified
-            """
+        return statement
     }
 
-    private func outcome(_ rows: PostgresRowSequence) async throws -> Outcome {
+    private func outcome(_ rows: some AsyncSequence<PostgresAppendStatement.Row, any Error>) async throws -> Outcome {
         var previous: Int64?
         var existing: [String: Int64] = [:]
-        for try await (head, id, offset) in rows.decode((Int64?, String?, Int64?).self) {
+        for try await (head, id, offset) in rows {
             if let head { previous = head }
             if let id, let offset { existing[id] = offset }
         }
@@ -134,5 +108,70 @@ struct PostgresAppendGroup: Sendable {
         }
         let range = committed.isEmpty ? nil : DeliverySequencer.Range(after: previous, through: next, events: committed)
         return Outcome(results: results, committed: range)
+    }
+}
+
+/// The append statement, prepared once per pooled connection and planned once (`plan_cache_mode =
+/// force_generic_plan` on the pool's connections): planning this statement with its parameters costs more
+/// than running it for a small group.
+///
+/// Rows: one with the head before this group (`previous`), one per id already stored (`id`, `log_offset`),
+/// one for the notification (all null).
+struct PostgresAppendStatement: PostgresPreparedStatement {
+    typealias Row = (Int64?, String?, Int64?)
+
+    static let name = "blobhub_append_v1"
+
+    static let sql = """
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[])
+                WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
+        ), existing AS MATERIALIZED (
+            SELECT e.id, e.log_offset FROM blobhub_events e WHERE e.id = ANY($1::text[])
+        ), fresh AS MATERIALIZED (
+            SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i
+            WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.id = i.id)
+        ), moved AS (
+            UPDATE blobhub_counters SET value = value + (SELECT count(*) FROM fresh) WHERE name = 'head'
+            RETURNING value - (SELECT count(*) FROM fresh) AS previous
+        ), placed AS MATERIALIZED (
+            SELECT f.*, m.previous + f.k AS log_offset FROM fresh f CROSS JOIN moved m
+        ), inserted_events AS (
+            INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
+            SELECT log_offset, id, type, created_at, keys, json FROM placed
+        ), inserted_keys AS (
+            INSERT INTO blobhub_event_keys (key, log_offset)
+            SELECT k.key, p.log_offset FROM unnest($6::text[], $7::bigint[]) AS k(key, n) JOIN placed p ON p.n = k.n
+        ), notified AS (
+            SELECT pg_notify('\(PostgresListener.channel)', 'e:' || (SELECT max(log_offset) FROM placed) || ':' || $8::text)
+            WHERE EXISTS (SELECT 1 FROM placed)
+        )
+        SELECT m.previous, NULL::text, NULL::bigint FROM moved m
+        UNION ALL SELECT NULL, x.id, x.log_offset FROM existing x
+        UNION ALL SELECT NULL, NULL, NULL FROM notified
+        """
+
+    var ids: [String] = [], types: [String] = [], createdAts: [Int64] = [], keyLists: [String] = []
+    var jsons: [ByteBuffer] = []
+    /// Each key of each event, with the 1-based position of its event in `ids`.
+    var keyRows: [String] = [], keyOrdinals: [Int64] = []
+    /// The writing node's tag, in the notification (its own listener ignores it).
+    var node = ""
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(ids)
+        bindings.append(types)
+        bindings.append(createdAts)
+        bindings.append(keyLists)
+        bindings.append(jsons)
+        bindings.append(keyRows)
+        bindings.append(keyOrdinals)
+        bindings.append(node)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -8,6 +9,7 @@ import Synchronization
 /// deadline and the operation is cancelled. The caller does not wait for the cancelled operation to wind down
 /// (a task group would): a call that does not react to cancellation at once — e.g. a connection attempt to a
 /// database that stopped answering — must not stretch the deadline, or readiness would stay green.
+/// The timer is an event-loop timer, not a sleeping task: appends run one call per group commit.
 func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let outcome = DeadlineOutcome<T>()
     return try await withTaskCancellationHandler {
@@ -16,11 +18,11 @@ func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Send
             let work = Task<Void, any Error> {
                 do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
             }
-            let timer = Task<Void, any Error> {
-                try await Task.sleep(for: timeout)
+            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds)) {
                 outcome.finish(.failure(PostgresStoreError.timedOut(timeout)))  // cancels `work` when it wins
             }
-            outcome.onFinish(cancel: [work, timer])
+            outcome.onFinish(cancel: [{ work.cancel() }, { timer.cancel() }])
         }
     } onCancel: {
         outcome.cancel()
@@ -31,7 +33,7 @@ func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Send
 private final class DeadlineOutcome<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
-        var tasks: [Task<Void, any Error>] = []
+        var cancels: [@Sendable () -> Void] = []
         var finished = false
         var cancelled = false
     }
@@ -46,26 +48,26 @@ private final class DeadlineOutcome<T: Sendable>: Sendable {
         if cancelled { finish(.failure(CancellationError())) }
     }
 
-    /// Registers the tasks to cancel once an outcome is known (at once if it already is).
-    func onFinish(cancel tasks: [Task<Void, any Error>]) {
+    /// Registers what to cancel once an outcome is known (at once if it already is).
+    func onFinish(cancel cancels: [@Sendable () -> Void]) {
         let finished = state.withLock { state -> Bool in
-            if !state.finished { state.tasks = tasks }
+            if !state.finished { state.cancels = cancels }
             return state.finished
         }
-        if finished { tasks.forEach { $0.cancel() } }
+        if finished { cancels.forEach { $0() } }
     }
 
     /// Resumes the caller with `result` unless an outcome was already delivered; true if this one won.
     @discardableResult
     func finish(_ result: Result<T, any Error>) -> Bool {
-        let winner = state.withLock { state -> (CheckedContinuation<T, any Error>, [Task<Void, any Error>])? in
+        let winner = state.withLock { state -> (CheckedContinuation<T, any Error>, [@Sendable () -> Void])? in
             guard !state.finished, let continuation = state.continuation else { return nil }
             state.finished = true
-            defer { state.continuation = nil; state.tasks = [] }
-            return (continuation, state.tasks)
+            defer { state.continuation = nil; state.cancels = [] }
+            return (continuation, state.cancels)
         }
-        guard let (continuation, tasks) = winner else { return false }
-        tasks.forEach { $0.cancel() }
+        guard let (continuation, cancels) = winner else { return false }
+        cancels.forEach { $0() }
         continuation.resume(with: result)
         return true
     }

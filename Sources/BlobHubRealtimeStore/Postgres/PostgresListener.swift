@@ -3,23 +3,27 @@ import Logging
 import PostgresNIO
 
 /// The node's one dedicated connection that LISTENs on ``channel``. A notification wakes the tailer, which
-/// reads the table, unless it only announces offsets this node has already delivered (its own commits, handed
-/// to its fan-out directly). Every successful (re)LISTEN wakes it too, since notifications sent while
+/// reads the table, unless it announces this node's own commit (handed to its fan-out directly by the writer,
+/// which wakes the tailer itself when another node's events come first) or offsets already delivered. Every successful (re)LISTEN wakes it too, since notifications sent while
 /// disconnected are lost. Reconnects with exponential backoff (100 ms … 2 s) until cancelled.
 struct PostgresListener: Sendable {
-    /// The channel appends and registry changes notify (payload: `e:<head>` or `r:<version>`; informational).
+    /// The channel appends and registry changes notify (payload: `e:<head>:<node>` or `r:<version>`; only a
+    /// wake-up: the table is the truth).
     static let channel = "blobhub_realtime"
 
     let configuration: PostgresConnection.Configuration
     let wake: WakeSignal
     let sequencer: DeliverySequencer
+    /// This node's tag in `e:` payloads (``PostgresStore/nodeTag``).
+    let node: String
     let logger: Logger
 
-    /// False for `e:<head>` at or below what this node delivered; true for anything else (`r:<version>`,
-    /// an unexpected payload).
-    static func wakes(for payload: String, delivered: Int64) -> Bool {
-        guard payload.hasPrefix("e:"), let head = Int64(payload.dropFirst(2)) else { return true }
-        return head > delivered
+    /// False for `e:<head>:<node>` sent by this node or at or below what it delivered; true for anything
+    /// else (`r:<version>`, an unexpected payload).
+    static func wakes(for payload: String, node: String, delivered: Int64) -> Bool {
+        let parts = payload.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "e", let head = Int64(parts[1]) else { return true }
+        return parts[2] != node && head > delivered
     }
 
     func run() async {
@@ -34,7 +38,7 @@ struct PostgresListener: Sendable {
                         backoff = .milliseconds(100)
                         wake.signal()  // catch up on whatever was missed while not listening
                         for try await notification in notifications
-                        where Self.wakes(for: notification.payload, delivered: sequencer.delivered) {
+                        where Self.wakes(for: notification.payload, node: node, delivered: sequencer.delivered) {
                             wake.signal()
                         }
                     }

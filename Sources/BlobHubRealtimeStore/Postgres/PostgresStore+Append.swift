@@ -48,7 +48,7 @@ extension PostgresStore {
         let outcome: PostgresAppendGroup.Outcome
         do {
             try checkOpen()
-            let appends = PostgresAppendGroup(group.map(\.batch))
+            let appends = PostgresAppendGroup(group.map(\.batch), node: nodeTag)
             let client = client, logger = logger
             outcome = try await withDeadline(timeouts.append) { try await appends.commit(client, logger: logger) }
         } catch {

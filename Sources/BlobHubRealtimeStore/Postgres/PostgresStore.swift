@@ -18,12 +18,14 @@ import Synchronization
 /// * Owns its `PostgresClient` pool: `run()` runs in a task started here and cancelled by ``close()``.
 public final class PostgresStore: RealtimeStore {
     public let epoch: String
+    /// Names this store instance in its notifications, so that its listener skips its own commits.
+    let nodeTag: String
     let client: PostgresClient
     let logger: Logger
     let sequencer: DeliverySequencer
     let tailer: PostgresTailer
     let timeouts: Timeouts
-    let appendQueue = GroupCommitQueue()
+    let appendQueue = GroupCommitQueue(maxWriters: 2)
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
 
@@ -56,13 +58,14 @@ public final class PostgresStore: RealtimeStore {
                 let epoch = try await PostgresSchema.migrate(client, logger: logger)
                 return (epoch, try await PostgresEventRows.counters(client, logger: logger))
             }
+            let nodeTag = String(UUID().uuidString.prefix(8)).lowercased()
             let sequencer = DeliverySequencer(delivered: counters.head)
             let tailer = PostgresTailer(
                 client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
-                                            sequencer: sequencer, logger: logger)
-            return PostgresStore(epoch: epoch, client: client, sequencer: sequencer, tailer: tailer, timeouts: timeouts, logger: logger,
+                                            sequencer: sequencer, node: nodeTag, logger: logger)
+            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }])
         } catch let error as StoreError {
             runTask.cancel()
@@ -74,9 +77,10 @@ public final class PostgresStore: RealtimeStore {
         }
     }
 
-    private init(epoch: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
+    private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
                  tasks: [Task<Void, Never>]) {
         self.epoch = epoch
+        self.nodeTag = nodeTag
         self.client = client
         self.sequencer = sequencer
         self.tailer = tailer
@@ -91,6 +95,13 @@ public final class PostgresStore: RealtimeStore {
         "blobhub-realtime-listener-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
+    /// Settings of the pool's sessions. The append statement is prepared once per connection and runs with a
+    /// generic plan: planning it for every group cost more than running it. A generic plan is made once, from
+    /// the statistics of that moment — on a new, empty log a sequential scan looks cheapest for the id lookup
+    /// and would then stay as the log grows — so sequential scans are ruled out where an index can serve:
+    /// every query of this store is an index lookup or range scan, or reads a table that has no other path.
+    static let poolSessionSettings = [("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off")]
+
     private static func clientConfiguration(_ settings: PostgresSettings) throws -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS = switch settings.tls {
         case .disable: .disable
@@ -102,6 +113,7 @@ public final class PostgresStore: RealtimeStore {
             password: settings.password, database: settings.database ?? settings.username, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 10
+        configuration.options.additionalStartupParameters = poolSessionSettings
         return configuration
     }
 
