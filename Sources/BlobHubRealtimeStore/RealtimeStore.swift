@@ -30,9 +30,10 @@ public protocol RealtimeStore: Sendable {
 
     /// ``append(_:)`` for callers on an event loop (the publish endpoint): the same contract, but the outcome
     /// goes to `completion`, exactly once, once the events are durable. It may run before this returns, on
-    /// the calling thread (``MemoryStore``), or on the store's writer; ``SQLiteStore`` calls it just before
-    /// the commit observer (so the answer's hop to its loop is queued ahead of the fan-out round), the other
-    /// stores after it. No task per append.
+    /// the calling thread (``MemoryStore``), or on the store's writer; ``SQLiteStore`` and ``PostgresStore``
+    /// call it just before the commit observer (so the answer's hop to its loop is queued ahead of the fan-out
+    /// round), ``MemoryStore`` after it. Callers that need their events fanned out first (a revocation that
+    /// must follow its event) use ``append(_:)``. No task per append.
     func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void)
 
     /// Events whose keys contain `key` with offset > `after`, ascending, at most `limit`.
