@@ -60,9 +60,12 @@ final class Publisher: @unchecked Sendable {
     private var heldSinceNs: UInt64 = 0
     let done: EventLoopPromise<PublishSummary>
     let hostHeader: String
+    /// Where this publisher's connections start in `config.publishPorts`.
+    let portOffset: Int
 
     init(loop: any EventLoop, config: Config, shared: SharedCounters, perSession: [Int],
-         sessions: [Int]? = nil, connections: Int? = nil, rate: Double? = nil) {
+         sessions: [Int]? = nil, connections: Int? = nil, rate: Double? = nil, portOffset: Int = 0) {
+        self.portOffset = portOffset
         self.loop = loop
         self.config = config
         self.shared = shared
@@ -78,8 +81,10 @@ final class Publisher: @unchecked Sendable {
     }
 
     func connect() throws {
-        for _ in 0..<connectionCount {
-            connections.append(try HTTPConnection.connect(group: loop, host: config.host, port: config.port).wait())
+        let ports = config.publishPorts
+        for c in 0..<connectionCount {
+            let port = ports[(portOffset + c) % ports.count]
+            connections.append(try HTTPConnection.connect(group: loop, host: config.host, port: port).wait())
         }
         idle = Array(connections.indices)
     }

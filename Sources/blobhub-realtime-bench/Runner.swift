@@ -99,6 +99,8 @@ func run() throws -> Int32 {
         let setupConn = try HTTPConnection.connect(group: pubLoop, host: config.host, port: config.port).wait()
         token = try setUpBlobHub(setupConn)
         setupConn.close()
+        // several nodes of a cluster: the others learn the registry rows through the database (≤ 250 ms poll)
+        if Set(config.ports + config.publishPorts).count > 1 { Thread.sleep(forTimeInterval: 1.0) }
     }
 
     let shared = SharedCounters()
@@ -155,10 +157,11 @@ func run() throws -> Int32 {
         Publisher(loop: loop, config: config, shared: shared, perSession: pool.perSession,
                   sessions: Array(stride(from: j, to: config.sessions, by: k)),
                   connections: config.publishers / k + (j < config.publishers % k ? 1 : 0),
-                  rate: config.rate / Double(k))
+                  rate: config.rate / Double(k), portOffset: j)
     }
     for publisher in publishers { try publisher.connect() }
     let serverStart = Proc.sample(config.serverPIDs)
+    let serverStartByPID = config.serverPIDs.map { Proc.sample([$0]) }
     let selfStart = Proc.selfSample()
     let threadsStart = threads.sample()
     let wallStart = nowNs()
@@ -182,6 +185,7 @@ func run() throws -> Int32 {
     }
     let wallEnd = nowNs()
     let serverEnd = Proc.sample(config.serverPIDs)
+    let serverEndByPID = config.serverPIDs.map { Proc.sample([$0]) }
     let selfEnd = Proc.selfSample()
     let threadsEnd = threads.sample()
     let wallSeconds = Double(wallEnd - wallStart) / 1e9
@@ -228,6 +232,12 @@ func run() throws -> Int32 {
         json.add("subscribers_with_loss", summary.subscribersWithLoss)
         json.add("unexpected_closes", summary.unexpectedCloses)
         json.add("parse_misses", summary.parseMisses)
+        if config.resume {
+            json.add("resumes", summary.resumes)
+            json.add("resumes_not_recovered", summary.notRecovered)
+            say("subscribers resumed on another port: \(summary.resumes) (recovered: false \(summary.notRecovered))")
+            if summary.notRecovered > 0 { exitCode = 1 }
+        }
         if config.target == .centrifuge { json.add("multi_event_frames", summary.multiEventFrames) }
         say("deliveries \(summary.deliveries)/\(expected) in \(fmt(deliverySpan, 2)) s: \(fmt(dps, 0)) deliveries/s")
         say("latency publish→delivery ms: p50 \(fmt(l.p50, 2)) p90 \(fmt(l.p90, 2)) p99 \(fmt(l.p99, 2)) p99.9 \(fmt(l.p999, 2)) max \(fmt(l.max, 2))")
@@ -242,6 +252,15 @@ func run() throws -> Int32 {
     let ownCPU = Proc.cpuPercent(selfStart, selfEnd, seconds: wallSeconds)
     json.add("server_cpu_percent", serverCPU)
     json.add("server_rss_kib", serverEnd.rssKiB)
+    if config.serverPIDs.count > 1 {
+        // per node; a node that died during the run reads 0 at the end
+        let cpu = zip(serverStartByPID, serverEndByPID).map { a, b in
+            b.cpuTicks >= a.cpuTicks ? Proc.cpuPercent(a, b, seconds: wallSeconds) : 0
+        }
+        json.add("server_cpu_percent_by_pid", cpu)
+        json.add("server_rss_kib_by_pid", serverEndByPID.map { Double($0.rssKiB) })
+        say("server CPU per process: " + cpu.map { fmt($0) + "%" }.joined(separator: ", "))
+    }
     json.add("own_cpu_percent", ownCPU)
     json.add("own_rss_kib", selfEnd.rssKiB)
     say("server CPU \(fmt(serverCPU))% of a core, RSS \(serverEnd.rssKiB) KiB; tool CPU \(fmt(ownCPU))%, RSS \(selfEnd.rssKiB) KiB")

@@ -22,8 +22,12 @@ final class LoopStats: @unchecked Sendable {
     var deliveries = 0
     var firstDeliveryNs: UInt64 = 0
     var lastDeliveryNs: UInt64 = 0
-    var subscribers: [SubscriberHandler] = []
+    var subscribers: [SubscriberProgress] = []
     var unexpectedCloses = 0
+    /// Connections that dropped and were resumed on another port (`--resume`), and resumes answered
+    /// `recovered: false` (the server could not replay everything after `since`).
+    var resumes = 0
+    var notRecovered = 0
     var parseMisses = 0
     /// Frames that carried more than one event (centrifuge writes several messages per frame).
     var multiEventFrames = 0
@@ -43,13 +47,40 @@ struct LoopSummary: Sendable {
     var parseMisses: Int
     var connected: Int
     var multiEventFrames: Int
+    var resumes: Int
+    var notRecovered: Int
 }
 
 struct SubscriberSetup: Sendable {
     var target: Target
-    var hostHeader: String
+    var host: String
+    var ports: [Int]
     var token: String
     var revision: String
+    var resume: Bool
+    var connectTimeout: Double
+}
+
+/// What one subscriber has received, across the connections it uses (one, or more with `--resume`).
+/// Only touched on its loop.
+final class SubscriberProgress: @unchecked Sendable {
+    let session: String
+    let sessionIndex: Int
+    var seen = BitSet()
+    var received = 0
+    var duplicated = 0
+    /// The highest offset delivered and the epoch of the initialize result: where a resume starts.
+    var lastOffset: Int64 = 0
+    var epoch = ""
+    /// Index into `SubscriberSetup.ports` of the current connection.
+    var portIndex: Int
+    var current: SubscriberHandler?
+
+    init(session: String, sessionIndex: Int, portIndex: Int) {
+        self.session = session
+        self.sessionIndex = sessionIndex
+        self.portIndex = portIndex
+    }
 }
 
 /// One WebSocket subscriber: upgrade, `status/initialize`, `subscription/add` (centrifuge: connect, subscribe),
@@ -62,25 +93,28 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
     enum State { case upgrading, initializing, subscribing, ready, closed }
 
     let setup: SubscriberSetup
-    let session: String
-    let sessionIndex: Int
+    let progress: SubscriberProgress
+    var session: String { progress.session }
     let stats: LoopStats
     let shared: SharedCounters
     let ready: EventLoopPromise<Void>
     let startNs: UInt64
+    /// Subscribe with `since`/`epoch` (this connection continues a dropped one).
+    let resuming: Bool
+    /// Called on the loop when a ready connection drops while the run goes on (`--resume`).
+    let onDrop: (@Sendable (SubscriberProgress) -> Void)?
     var state = State.upgrading
-    var seen = BitSet()
-    var received = 0
-    var duplicated = 0
     private var cumulation: ByteBuffer?
     private var fragments: ByteBuffer?
     private var fragmentOpcode: UInt8 = 0
     private var channelRef: (any Channel)?
 
-    init(setup: SubscriberSetup, session: String, sessionIndex: Int, stats: LoopStats, shared: SharedCounters, ready: EventLoopPromise<Void>) {
+    init(setup: SubscriberSetup, progress: SubscriberProgress, stats: LoopStats, shared: SharedCounters,
+         ready: EventLoopPromise<Void>, resuming: Bool = false, onDrop: (@Sendable (SubscriberProgress) -> Void)? = nil) {
         self.setup = setup
-        self.session = session
-        self.sessionIndex = sessionIndex
+        self.progress = progress
+        self.resuming = resuming
+        self.onDrop = onDrop
         self.stats = stats
         self.shared = shared
         self.ready = ready
@@ -96,7 +130,7 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         case .nchan: request += "/sub/\(session)"
         case .centrifuge: request += "/connection/websocket"
         }
-        request += " HTTP/1.1\r\nHost: \(setup.hostHeader)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += " HTTP/1.1\r\nHost: \(setup.host):\(setup.ports[progress.portIndex])\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
         if setup.target == .blobhub { request += "Authorization: Bearer \(setup.token)\r\n" }
         request += "\r\n"
@@ -107,6 +141,11 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         if state != .ready {
             ready.fail(BenchError("connection closed during handshake (\(state))"))
         } else if !shared.stopping.load(ordering: .relaxed) {
+            if let onDrop {
+                state = .closed
+                onDrop(progress)
+                return
+            }
             stats.unexpectedCloses += 1
         }
         state = .closed
@@ -286,8 +325,11 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         var sent: UInt64 = 0
         if let t = find(#""sent_ns":"#, in: bytes, from: s + 6, to: to), let v = parseUInt(bytes, at: t + 10) { sent = v }
-        received += 1
-        if !seen.insert(Int(seq)) { duplicated += 1 }
+        progress.received += 1
+        if !progress.seen.insert(Int(seq)) { progress.duplicated += 1 }
+        if setup.resume, let o = find(#""offset":"#, in: bytes, from: from, to: s), let offset = parseUInt(bytes, at: o + 9) {
+            progress.lastOffset = max(progress.lastOffset, Int64(offset))
+        }
         if sent > 0 && now > sent { stats.latency.record(now - sent) }
         stats.deliveries += 1
         if stats.firstDeliveryNs == 0 { stats.firstDeliveryNs = now }
@@ -311,6 +353,16 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
                 return 0
             }
             guard isResult else { return 0 }
+            if setup.resume {
+                message.withUnsafeReadableBytes { bytes in
+                    if state == .initializing, let e = find(#""epoch":""#, in: bytes) {
+                        var end = e + 9
+                        while end < bytes.count && bytes[end] != 34 { end += 1 }
+                        progress.epoch = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(e + 9)..<end]), as: UTF8.self)
+                    }
+                    if state == .subscribing && find(#""recovered":false"#, in: bytes) != nil { stats.notRecovered += 1 }
+                }
+            }
             if setup.target == .centrifuge {
                 // the reply to our command (connect id 1, subscribe id 2), not some other push
                 let expectedID = state == .initializing ? 1 : 2
@@ -326,7 +378,8 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
                 case .centrifuge:
                     sendText(context: context, #"{"id":2,"method":1,"params":{"channel":""# + session + #""}}"#)
                 default:
-                    sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #""}}"#)
+                    let since = resuming ? #","since":"# + String(progress.lastOffset) + #","epoch":""# + progress.epoch + #"""# : ""
+                    sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #"""# + since + "}}")
                 }
             } else {
                 becomeReady()
@@ -395,7 +448,8 @@ final class SubscriberPool: @unchecked Sendable {
         }
         self.loops = loops
         self.stats = stats
-        setup = SubscriberSetup(target: config.target, hostHeader: "\(config.host):\(config.port)", token: token, revision: config.revision)
+        setup = SubscriberSetup(target: config.target, host: config.host, ports: config.ports, token: token,
+                                revision: config.revision, resume: config.resume, connectTimeout: config.connectTimeout)
         perSession = Array(repeating: 0, count: config.sessions)
         for i in 0..<config.subscribers { perSession[i % config.sessions] += 1 }
     }
@@ -403,13 +457,23 @@ final class SubscriberPool: @unchecked Sendable {
     /// Opens one subscriber; the future completes when it is subscribed.
     func open(index: Int) -> EventLoopFuture<Void> {
         let loop = loops[index % loops.count]
-        let loopStats = stats[ObjectIdentifier(loop)]!
         let sessionIndex = index % config.sessions
+        let progress = SubscriberProgress(session: "s-\(sessionIndex)", sessionIndex: sessionIndex,
+                                          portIndex: index % config.ports.count)
+        return connect(progress, on: loop, resuming: false)
+    }
+
+    /// One connection for `progress` to `ports[progress.portIndex]`; the future completes when it is subscribed.
+    private func connect(_ progress: SubscriberProgress, on loop: any EventLoop, resuming: Bool) -> EventLoopFuture<Void> {
+        let loopStats = stats[ObjectIdentifier(loop)]!
         let ready = loop.makePromise(of: Void.self)
-        let handler = SubscriberHandler(setup: setup, session: "s-\(sessionIndex)", sessionIndex: sessionIndex,
-                                        stats: loopStats, shared: shared, ready: ready)
+        let onDrop: (@Sendable (SubscriberProgress) -> Void)? = config.resume ? { @Sendable dropped in
+            self.resume(dropped, on: loop, attempt: 1)
+        } : nil
+        let handler = SubscriberHandler(setup: setup, progress: progress, stats: loopStats, shared: shared,
+                                        ready: ready, resuming: resuming, onDrop: onDrop)
         let address: SocketAddress
-        do { address = try SocketAddress(ipAddress: config.host, port: config.port) } catch {
+        do { address = try SocketAddress(ipAddress: config.host, port: config.ports[progress.portIndex]) } catch {
             return loop.makeFailedFuture(error)
         }
         let connect = ClientBootstrap(group: loop)
@@ -418,7 +482,8 @@ final class SubscriberPool: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    loopStats.subscribers.append(handler)
+                    if progress.current == nil { loopStats.subscribers.append(progress) }
+                    progress.current = handler
                 }
             }
             .connect(to: address)
@@ -429,6 +494,25 @@ final class SubscriberPool: @unchecked Sendable {
         }
         ready.futureResult.whenComplete { _ in timeout.cancel() }
         return ready.futureResult
+    }
+
+    /// A dropped subscriber (its node died or went away) reconnects to the next port after a short jittered
+    /// pause and resumes after its last offset, as a client following docs/protocol.md would. Bounded: 20
+    /// attempts, then it counts as an unexpected close.
+    private func resume(_ progress: SubscriberProgress, on loop: any EventLoop, attempt: Int) {
+        let loopStats = stats[ObjectIdentifier(loop)]!
+        guard !shared.stopping.load(ordering: .relaxed) else { return }
+        guard attempt <= 20 else { loopStats.unexpectedCloses += 1; return }
+        progress.portIndex = (progress.portIndex + 1) % config.ports.count
+        let pause = Int64.random(in: 50...250) * Int64(min(attempt, 4))
+        loop.scheduleTask(in: .milliseconds(pause)) {
+            self.connect(progress, on: loop, resuming: true).whenComplete { result in
+                switch result {
+                case .success: loopStats.resumes += 1
+                case .failure: self.resume(progress, on: loop, attempt: attempt + 1)
+                }
+            }
+        }
     }
 
     /// Connects every subscriber, at most `connectConcurrency` handshakes at a time.
@@ -474,8 +558,9 @@ final class SubscriberPool: @unchecked Sendable {
             let summary = try! loop.submit { () -> LoopSummary in
                 var lost = 0, dups = 0, withLoss = 0, connected = 0
                 for sub in st.subscribers {
-                    if sub.state == .ready || sub.state == .closed && sub.received > 0 { connected += 1 }
-                    guard sub.state == .ready || sub.received > 0 else { continue }
+                    let state = sub.current?.state ?? .closed
+                    if state == .ready || state == .closed && sub.received > 0 { connected += 1 }
+                    guard state == .ready || sub.received > 0 else { continue }
                     let missing = sub.sessionIndex < acked.count ? sub.seen.missing(from: acked[sub.sessionIndex]) : 0
                     lost += missing
                     dups += sub.duplicated
@@ -485,7 +570,7 @@ final class SubscriberPool: @unchecked Sendable {
                                    firstDeliveryNs: st.firstDeliveryNs, lastDeliveryNs: st.lastDeliveryNs,
                                    lost: lost, duplicated: dups, subscribersWithLoss: withLoss,
                                    unexpectedCloses: st.unexpectedCloses, parseMisses: st.parseMisses, connected: connected,
-                                   multiEventFrames: st.multiEventFrames)
+                                   multiEventFrames: st.multiEventFrames, resumes: st.resumes, notRecovered: st.notRecovered)
             }.wait()
             if var t = total {
                 t.latency.add(summary.latency)
@@ -499,6 +584,8 @@ final class SubscriberPool: @unchecked Sendable {
                 t.unexpectedCloses += summary.unexpectedCloses
                 t.parseMisses += summary.parseMisses
                 t.multiEventFrames += summary.multiEventFrames
+                t.resumes += summary.resumes
+                t.notRecovered += summary.notRecovered
                 t.connected += summary.connected
                 total = t
             } else {
@@ -512,7 +599,7 @@ final class SubscriberPool: @unchecked Sendable {
         shared.stopping.store(true, ordering: .relaxed)
         for loop in loops {
             let st = stats[ObjectIdentifier(loop)]!
-            _ = try? loop.submit { for sub in st.subscribers { sub.shutdown() } }.wait()
+            _ = try? loop.submit { for sub in st.subscribers { sub.current?.shutdown() } }.wait()
         }
         // give the closes a moment to go out
         Thread.sleep(forTimeInterval: 0.3)

@@ -46,6 +46,12 @@ struct Config: Sendable {
     var target = Target.blobhub
     var host = "127.0.0.1"
     var port = 18080
+    /// Subscriber ports (subscriber i connects to `ports[i % count]`); `--port` when not given. Cluster runs.
+    var ports: [Int] = []
+    /// Publisher ports (connection c of publisher loop j goes to `publishPorts[(j + c) % count]`).
+    var publishPorts: [Int] = []
+    /// A subscriber whose connection drops resumes on the next port with `since` and `epoch` (blobhub only).
+    var resume = false
     var adminKey = "bench-admin-key"
     var publisherKey = "bench-publisher-key"
     var user = "bench-user"
@@ -82,6 +88,8 @@ struct Config: Sendable {
         options:
           --target blobhub|nchan|centrifuge (blobhub)  --host 127.0.0.1 only
           --port N (18080; nchan 8090; centrifuge 8095)
+          --ports P1,P2,.. (subscribers round-robin)  --publish-ports P1,P2,.. (publisher connections round-robin)
+          --resume (a dropped subscriber reconnects to the next port and resumes with since + epoch)
           --admin-key K --publisher-key K              --user ID (bench-user)  --revision ID (rev-1)
           --subscribers N  --sessions C  --duration 10s  --rate EV/S (0 = flat out)  --batch B (1)
           --publishers P (2)  --window EVENTS (100; flat out keeps at most this many events undelivered)
@@ -112,6 +120,7 @@ struct Config: Sendable {
         var portGiven = false
         while let flag = args.popFirst() {
             if flag == "-h" || flag == "--help" { throw UsageError(message: usage) }
+            if flag == "--resume" { config.resume = true; continue }
             guard let value = args.popFirst() else { throw UsageError(message: "missing value for \(flag)") }
             func int() throws -> Int {
                 guard let v = Int(value) else { throw UsageError(message: "\(flag): not an integer: \(value)") }
@@ -123,6 +132,10 @@ struct Config: Sendable {
                 config.target = t
             case "--host": config.host = value
             case "--port": config.port = try int(); portGiven = true
+            case "--ports", "--publish-ports":
+                let list = value.split(separator: ",").compactMap { Int($0) }
+                guard !list.isEmpty else { throw UsageError(message: "\(flag): a comma-separated list of ports") }
+                if flag == "--ports" { config.ports = list } else { config.publishPorts = list }
             case "--admin-key": config.adminKey = value
             case "--publisher-key": config.publisherKey = value
             case "--user": config.user = value
@@ -146,7 +159,10 @@ struct Config: Sendable {
             default: throw UsageError(message: "unknown option \(flag)\n" + usage)
             }
         }
-        if !portGiven { config.port = config.target.defaultPort }
+        if !portGiven { config.port = config.ports.first ?? config.publishPorts.first ?? config.target.defaultPort }
+        if config.ports.isEmpty { config.ports = [config.port] }
+        if config.publishPorts.isEmpty { config.publishPorts = [config.port] }
+        if config.resume && config.target != .blobhub { throw UsageError(message: "--resume: blobhub only") }
         guard config.host == "127.0.0.1" || config.host == "localhost" else {
             throw UsageError(message: "--host must be 127.0.0.1 (loopback only)")
         }
