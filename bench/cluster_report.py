@@ -7,7 +7,7 @@
 Figures are medians over the runs of a scenario; lost and duplicated are sums. A run whose load tool was
 saturated (tool_bound) is shown but kept out of the verdicts, as in bench/report.py.
 """
-import argparse, json, statistics, sys
+import argparse, json, os, statistics, sys
 
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
 
@@ -107,6 +107,39 @@ for s in order + sorted(k for k in by if k not in order):
       f"{', '.join(fmt(r.get('events_per_second' if not subs or s in ('latency', 'kill') else 'deliveries_per_second')) for r in rs)} |")
 w("")
 
+# the write path as PostgreSQL saw it: the append statement and where the nodes' backends waited
+w("PostgreSQL during each scenario (medians over the runs): the append statement (`blobhub_append_v1`, one per "
+  "group commit) from `pg_stat_statements`, its mean execution time (including the wait for the head row lock), "
+  "events per statement, and the wait events of the nodes' active backends sampled every 50 ms "
+  "(`CPU:-` = running; `Lock:transactionid`/`Lock:tuple` = queued behind the head row lock; `IO:WALSync` = the "
+  "commit's WAL flush).")
+w("")
+w("| scenario | append statements/s | mean ms per statement | events per statement | other statements/s | active-backend wait samples (share) |")
+w("|---|---|---|---|---|---|")
+for s in order:
+    rs = [r for r in by.get(s, []) if r.get("store") == "pg" and isinstance(r.get("pg_statements"), list)]
+    if not rs:
+        continue
+    calls, means, per, others = [], [], [], []
+    waits = {}
+    for r in rs:
+        secs = r.get("duration_seconds") or 1
+        app = [q for q in r["pg_statements"] if q.get("query", "").startswith("WITH input")]
+        rest = [q for q in r["pg_statements"] if not q.get("query", "").startswith("WITH input")]
+        if app:
+            calls.append(app[0]["calls"] / secs)
+            means.append(app[0]["mean_ms"])
+            if app[0]["calls"]:
+                per.append((r.get("published_events") or 0) / app[0]["calls"])
+        others.append(sum(q.get("calls", 0) for q in rest) / secs)
+        for k, c in (r.get("pg_wait_samples") or {}).items():
+            waits[k] = waits.get(k, 0) + c
+    total_w = sum(waits.values()) or 1
+    wait_text = ", ".join(f"{k} {100 * c / total_w:.0f} %" for k, c in sorted(waits.items(), key=lambda kv: -kv[1])[:5])
+    w(f"| {s} | {fmt(statistics.median(calls) if calls else None)} | {fmt(statistics.median(means) if means else None, 2)} | "
+      f"{fmt(statistics.median(per) if per else None, 1)} | {fmt(statistics.median(others) if others else None)} | {wait_text or '–'} |")
+w("")
+
 # verdicts against issue 14's "done when"
 def v(name, ok, detail):
     w(f"| {name} | {'met' if ok else ('not met' if ok is False else 'not measured')} | {detail} |")
@@ -133,4 +166,8 @@ killed = by.get("kill", [])
 v("0 lost and 0 duplicated everywhere, including the node killed mid-run", None if not runs else lost == 0 and bool(killed),
   f"lost + duplicated over all runs: {lost}; kill runs: {len(killed)}, subscribers resumed: {total(killed, 'resumes')}")
 w("")
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster-notes.md")
+if os.path.exists(notes):
+    w(open(notes).read().strip())
+    w("")
 print("\n".join(out))

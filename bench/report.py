@@ -392,9 +392,11 @@ if any(r.get("scenario") == "publish-single" for r in rows):
                   f"{sum(1 for r in runs if bound(r))} of {len(runs)} | {failed_ev} | {run_values(runs, 'events_per_second', 0)} |")
     w("")
 
-for extra in ("analysis.md", "methodology.md", "notes.md"):
+for extra in ("cluster.md", "analysis.md", "methodology.md", "notes.md"):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
     if os.path.exists(path):
         with open(path) as fh:
-            w(fh.read())
+            text = fh.read()
+        # bench/cluster writes cluster.md and splices it between these markers; keep them for the next splice
+        w(f"<!-- cluster:begin -->\n{text.strip()}\n<!-- cluster:end -->\n" if extra == "cluster.md" else text)
 print("\n".join(out))
