@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +188,36 @@ def session_event(index: int, prefix: str = "ev", type: str = "processor.output"
 
 SESSION_SUBSCRIPTION: dict[str, Any] = {"scope": "revision", "scope_id": REVISION, "target": "session",
                                         "target_id": SESSION}
+
+
+if sys.version_info >= (3, 11):
+    bounded = asyncio.timeout
+else:  # Python 3.10: a minimal asyncio.timeout
+
+    @contextlib.asynccontextmanager
+    async def bounded(seconds: float) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError(f"test step took more than {seconds} s") from None
+            raise
+        finally:
+            handle.cancel()
+
+
+async def wait_connected(client: Any, timeout: float = 10.0) -> None:
+    """Waits until the client is connected and resubscribed (its counters are then up to date)."""
+    async with bounded(timeout):
+        while not client.connected:
+            await asyncio.sleep(0.01)

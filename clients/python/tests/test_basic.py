@@ -5,7 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ADMIN_KEY, ORG, PUBLISHER_KEY, REVISION, SESSION, SESSION_SUBSCRIPTION, USER, Node, session_event
+from conftest import (
+    ADMIN_KEY,
+    ORG,
+    PUBLISHER_KEY,
+    REVISION,
+    SESSION,
+    SESSION_SUBSCRIPTION,
+    USER,
+    Node,
+    bounded,
+    session_event,
+)
 
 from blobhub_realtime import (
     AccessForbiddenError,
@@ -24,7 +35,7 @@ from blobhub_realtime import (
 
 async def collect(sub: Subscription, count: int, timeout: float = 10.0) -> list[Event]:
     events: list[Event] = []
-    async with asyncio.timeout(timeout):
+    async with bounded(timeout):
         async for event in sub:
             events.append(event)
             if len(events) == count:
@@ -33,7 +44,7 @@ async def collect(sub: Subscription, count: int, timeout: float = 10.0) -> list[
 
 
 async def test_subscribe_and_receive_in_order(node: Node) -> None:
-    async with asyncio.timeout(25):
+    async with bounded(25):
         async with RealtimeClient(node.ws, token=node.mint_token()) as client, \
                 Publisher(node.http, key=PUBLISHER_KEY) as publisher:
             assert client.connected and client.epoch and client.connection_id
@@ -52,7 +63,7 @@ async def test_subscribe_and_receive_in_order(node: Node) -> None:
 
 
 async def test_publish_acks_and_idempotent_retry(node: Node) -> None:
-    async with asyncio.timeout(20):
+    async with bounded(20):
         async with Publisher(node.http, key=PUBLISHER_KEY) as publisher:
             acks = await publisher.publish([session_event(1), {"type": "processor.output", "revision_id": REVISION,
                                                                "session_id": SESSION}])
@@ -66,7 +77,7 @@ async def test_publish_acks_and_idempotent_retry(node: Node) -> None:
 
 
 async def test_publish_errors_are_typed(node: Node) -> None:
-    async with asyncio.timeout(20):
+    async with bounded(20):
         with pytest.raises(PublishError) as rejected:
             await Publisher(node.http, key=PUBLISHER_KEY).publish([session_event(1), {"type": "flow.entered"}])
         assert rejected.value.status == 400 and rejected.value.code == 400
@@ -89,7 +100,7 @@ async def test_publish_errors_are_typed(node: Node) -> None:
 
 
 async def test_types_filter_and_shared_subscriptions(node: Node) -> None:
-    async with asyncio.timeout(25):
+    async with bounded(25):
         async with RealtimeClient(node.ws, token=node.mint_token()) as client:
             publisher = Publisher(node.http, key=PUBLISHER_KEY)
             entered = await client.subscribe(**SESSION_SUBSCRIPTION, types=["flow.entered"])
@@ -117,7 +128,7 @@ async def test_types_filter_and_shared_subscriptions(node: Node) -> None:
 
 
 async def test_since_replays_then_continues_live(node: Node) -> None:
-    async with asyncio.timeout(20):
+    async with bounded(20):
         publisher = Publisher(node.http, key=PUBLISHER_KEY)
         acks = await publisher.publish([session_event(i) for i in range(4)])
         async with RealtimeClient(node.ws, token=node.mint_token()) as client:
@@ -132,7 +143,7 @@ async def test_since_replays_then_continues_live(node: Node) -> None:
 
 async def test_reset_when_the_server_cannot_recover(node_factory: object) -> None:
     node: Node = node_factory("--max-replay-events", "3")  # type: ignore[operator]
-    async with asyncio.timeout(20):
+    async with bounded(20):
         publisher = Publisher(node.http, key=PUBLISHER_KEY)
         await publisher.publish([session_event(i) for i in range(10)])
         resets: list[str] = []
@@ -154,7 +165,7 @@ async def test_reset_when_the_server_cannot_recover(node_factory: object) -> Non
 
 
 async def test_bad_params_and_unknown_objects_are_typed_errors(node: Node) -> None:
-    async with asyncio.timeout(20):
+    async with bounded(20):
         async with RealtimeClient(node.ws, token=node.mint_token()) as client:
             with pytest.raises(InvalidRequestError) as missing:
                 await client.subscribe(scope="revision", scope_id=REVISION, target="session", target_id="")
@@ -183,7 +194,7 @@ async def test_bad_params_and_unknown_objects_are_typed_errors(node: Node) -> No
 
 
 async def test_refused_credentials_raise_at_connect(node: Node) -> None:
-    async with asyncio.timeout(20):
+    async with bounded(20):
         with pytest.raises(AuthenticationError) as refused:
             await RealtimeClient(node.ws, token="not-a-token").connect()
         assert refused.value.status == 401
@@ -194,7 +205,7 @@ async def test_refused_credentials_raise_at_connect(node: Node) -> None:
 
 
 async def test_api_key_and_subprotocol_variants(node: Node) -> None:
-    async with asyncio.timeout(25):
+    async with bounded(25):
         key = node.api_key()["key"]
         publisher = Publisher(node.http, key=PUBLISHER_KEY)
         for client in (RealtimeClient(node.ws, api_key=key),

@@ -730,14 +730,14 @@ class RealtimeClient:
     def _after_close(self, code: int, reason: str, attempt: int) -> float | BaseException:
         """The delay before reconnecting after a close with `code`, or the error that stops us."""
         self.last_close = (code, reason)
-        if not self.reconnect:
-            return ConnectionClosedError(code, reason)
         if code in _FATAL_CLOSE_CODES:
             return ConnectionClosedError(code, reason)
+        if code == 4001 and (self._token_provider is None or not self.reconnect):
+            kind = "API key revoked or expired" if self._api_key is not None else "access token expired or revoked"
+            return AuthenticationError(f"{kind} (close 4001{': ' + reason if reason else ''})", close_code=4001)
+        if not self.reconnect:
+            return ConnectionClosedError(code, reason)
         if code == 4001:
-            if self._token_provider is None:
-                kind = "API key revoked or expired" if self._api_key is not None else "access token expired or revoked"
-                return AuthenticationError(f"{kind} (close 4001{': ' + reason if reason else ''})", close_code=4001)
             self._token = None  # fetch a new one before reconnecting
             return random.uniform(0, 0.1)
         if code in _IMMEDIATE_CLOSE_CODES:
