@@ -9,6 +9,7 @@ public final class MemoryStore: RealtimeStore {
 
     private let state = Mutex(State())
     private let observer = CommitObserverSlot()
+    private let node = SingleNode()
 
     public init() {
         epoch = UUID().uuidString.lowercased()
@@ -167,6 +168,19 @@ public final class MemoryStore: RealtimeStore {
                 state.registry[row.key] = row.data
             }
         }
+    }
+
+    // MARK: - Nodes
+
+    /// One node, no table: ``SingleNode``.
+    public var nodeID: String { node.id }
+
+    public func setNodeStatusProvider(_ provider: @escaping @Sendable () async -> NodeStatus) {
+        node.status.set(provider)
+    }
+
+    public func nodes() async -> NodeList {
+        await node.list { try await headOffset() }
     }
 
     public func isHealthy() async -> Bool {

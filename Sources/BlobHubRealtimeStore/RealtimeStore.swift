@@ -52,9 +52,21 @@ public protocol RealtimeStore: Sendable {
     /// Applies a diff atomically (upserts replace by (kind,id); deletes of absent rows are no-ops).
     func persist(_ diff: RegistryDiff) async throws
 
+    /// Names this node among the nodes that share the store: new for every store instance (each start of a node).
+    var nodeID: String { get }
+    /// Supplies this node's figures (address, connections, subscriptions) for ``nodes()``. Cluster stores ask
+    /// it with every heartbeat (about once a second, from a background task) and write the answer into the
+    /// node's row, never on the append path. Set at start.
+    func setNodeStatusProvider(_ provider: @escaping @Sendable () async -> NodeStatus)
+    /// The nodes sharing the store: those heartbeating (this one included, with current figures) and those gone
+    /// silent. Single-node stores list this node alone. Does not throw: when the store cannot be read the list
+    /// holds this node only and says why (``NodeList/error``).
+    func nodes() async -> NodeList
+
     /// True when the store can serve requests (readiness probe).
     func isHealthy() async -> Bool
-    /// Releases resources. Later calls throw (or report unhealthy); closing twice is a no-op.
+    /// Releases resources. Later calls throw (or report unhealthy); closing twice is a no-op. A cluster store
+    /// deletes this node's row first, so the others stop listing it at once.
     func close() async throws
 }
 

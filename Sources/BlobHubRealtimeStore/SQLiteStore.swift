@@ -29,6 +29,7 @@ public final class SQLiteStore: RealtimeStore {
 
     private let pool: DatabasePool
     private let observer = CommitObserverSlot()
+    private let node = SingleNode()
     private let appendQueue = GroupCommitQueue()
     /// How often a shared transaction failed and its appends were retried one by one (for tests).
     let groupRetries = Atomic<Int>(0)
@@ -414,6 +415,19 @@ public final class SQLiteStore: RealtimeStore {
                 try upsert.execute(arguments: [row.kind, row.id, Data(row.data)])
             }
         }
+    }
+
+    // MARK: - Nodes
+
+    /// One node, no table: ``SingleNode``.
+    public var nodeID: String { node.id }
+
+    public func setNodeStatusProvider(_ provider: @escaping @Sendable () async -> NodeStatus) {
+        node.status.set(provider)
+    }
+
+    public func nodes() async -> NodeList {
+        await node.list { try await headOffset() }
     }
 
     // MARK: - Lifecycle

@@ -2,15 +2,18 @@
 public enum StoreFactory {
     /// `"memory"` → ``MemoryStore``; `"sqlite:<path>"` → ``SQLiteStore`` (relative paths are relative to the
     /// working directory; `sqlite://<path>` is accepted too, so `sqlite:///abs/file` is `/abs/file`).
-    /// `postgres://…` / `postgresql://…` → ``PostgresStore`` (the schema is created or migrated); anything else is rejected.
-    public static func open(_ setting: String) async throws -> any RealtimeStore {
+    /// `postgres://…` / `postgresql://…` → ``PostgresStore`` (the schema is created or migrated; `liveness` sets its
+    /// node heartbeat); anything else is rejected.
+    public static func open(_ setting: String, liveness: NodeLiveness = NodeLiveness()) async throws -> any RealtimeStore {
         switch try parse(setting) {
         case .memory:
             return MemoryStore()
         case .sqlite(let path):
             return try SQLiteStore(path: path)
         case .postgres(let settings):
-            return try await PostgresStore.open(settings)
+            var timeouts = PostgresStore.Timeouts()
+            timeouts.liveness = liveness
+            return try await PostgresStore.open(settings, timeouts: timeouts)
         }
     }
 

@@ -1,3 +1,4 @@
+import BlobHubRealtimeStore
 import Foundation
 
 /// Everything a node needs to run, resolved from flags, environment variables and defaults (SPEC §10).
@@ -58,6 +59,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Connections a fan-out round writes before its loop serves other sockets (`Hub`). Not a flag:
     /// tests set it low to make every large fan-out span many rounds.
     public var fanoutConnectionsPerRound: Int = 256
+
+    /// Cluster stores: the node heartbeat and when a silent node counts as stale or is forgotten (`nodes` of
+    /// `/v1/admin/stats`). Not a flag: tests shorten the bounds.
+    public var nodeLiveness = NodeLiveness()
 
     /// Run the self-contained demo (seeded registry, periodic workflow events).
     public var demo: Bool = false

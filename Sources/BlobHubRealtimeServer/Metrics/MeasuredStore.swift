@@ -57,6 +57,14 @@ struct MeasuredStore: RealtimeStore {
         try await timed(.persist) { try await base.persist(diff) }
     }
 
+    var nodeID: String { base.nodeID }
+
+    func setNodeStatusProvider(_ provider: @escaping @Sendable () async -> NodeStatus) {
+        base.setNodeStatusProvider(provider)
+    }
+
+    func nodes() async -> NodeList { await base.nodes() }
+
     func isHealthy() async -> Bool { await base.isHealthy() }
 
     func close() async throws { try await base.close() }

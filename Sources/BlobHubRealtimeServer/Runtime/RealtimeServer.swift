@@ -48,7 +48,8 @@ public final class RealtimeServer: Sendable {
         self.eventLoopGroup = configuration.eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         self.tls = try TLSContextLoader.load(certificatePath: configuration.tlsCertPath, keyPath: configuration.tlsKeyPath)
         do {
-            self.store = MeasuredStore(base: try await StoreFactory.open(configuration.store), metrics: metrics)
+            self.store = MeasuredStore(
+                base: try await StoreFactory.open(configuration.store, liveness: configuration.nodeLiveness), metrics: metrics)
         } catch {
             // The message may quote the store URL: never print its password.
             throw ServerStartError(SecretRedaction.redactingURLPasswords("--store: \(error)"))
@@ -82,6 +83,22 @@ public final class RealtimeServer: Sendable {
         // Committed batches reach the fan-out in offset order.
         let hub = self.hub
         store.setCommitObserver { hub.dispatch($0) }
+        // Weak: the store lives as long as the server, and must not keep it alive.
+        store.setNodeStatusProvider { [weak self] in
+            guard let self else { return NodeStatus() }
+            return NodeStatus(address: advertisedAddress, connections: connections.count,
+                              subscriptions: await hub.subscriptionCount(), draining: nodeState.isDraining)
+        }
+    }
+
+    /// `host:port` others would dial: the listen address, the machine's host name for a wildcard host
+    /// (`0.0.0.0`, `::`), the bound port once listening (`--port 0`).
+    var advertisedAddress: String {
+        let port = boundPort.withLock { $0.port } ?? configuration.port
+        var host = configuration.host
+        if host.isEmpty || host == "0.0.0.0" || host == "::" || host == "[::]" { host = ProcessInfo.processInfo.hostName }
+        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        return "\(host):\(port)"
     }
 
     /// The port the server listens on, once it does (useful with `--port 0`).
@@ -195,18 +212,36 @@ public final class RealtimeServer: Sendable {
         return all
     }
 
-    /// `GET /v1/admin/stats`.
+    /// `GET /v1/admin/stats` (fields: docs/operations.md, "Stats").
     func stats() async -> JSONValue {
         let head = (try? await store.headOffset()) ?? 0
         let pruned = (try? await store.prunedThrough()) ?? 0
         let registryCounts = registry.snapshot.counts
         let open = connections.count
         let subscriptions = await hub.subscriptionCount()
-        let node: JSONValue = .object(JSONObject([
-            ("connections", .integer(open)),
-            ("subscriptions", .integer(subscriptions)),
-            ("draining", .bool(nodeState.isDraining)),
-        ]))
+        let nodes = await store.nodes()
+        let ownID = store.nodeID
+        func entry(_ node: NodeRecord) -> JSONValue {
+            .object(JSONObject([
+                ("id", .string(node.id)),
+                ("address", .string(node.address)),
+                ("self", .bool(node.id == ownID)),
+                ("connections", .integer(node.connections)),
+                ("subscriptions", .integer(node.subscriptions)),
+                ("draining", .bool(node.draining)),
+                ("delivered_offset", .integer(Int(node.delivered))),
+                ("lag", .integer(Int(max(0, nodes.headOffset - node.delivered)))),
+                ("started_at_ms", .integer(Int(node.startedAtMs))),
+                ("heartbeat_at_ms", .integer(Int(node.heartbeatAtMs))),
+                ("heartbeat_age_ms", .integer(Int(max(0, nodes.nowMs - node.heartbeatAtMs)))),
+            ]))
+        }
+        var nodeFields: [(String, JSONValue)] = [
+            ("node", .string(ownID)),
+            ("nodes", .array(nodes.live.map(entry))),
+            ("stale_nodes", .array(nodes.stale.map(entry))),
+        ]
+        if let error = nodes.error { nodeFields.append(("nodes_error", .string(error))) }
         return .object(JSONObject([
             ("connections", .integer(open)),
             ("subscriptions", .integer(subscriptions)),
@@ -216,8 +251,7 @@ public final class RealtimeServer: Sendable {
                 ("revisions", .integer(registryCounts.revisions)), ("members", .integer(registryCounts.members)),
                 ("api_keys", .integer(registryCounts.apiKeys)),
             ]))),
-            ("nodes", .array([node])),
-        ]))
+        ] + nodeFields))
     }
 
     /// Runs the node under a service group that drains on SIGTERM/SIGINT.

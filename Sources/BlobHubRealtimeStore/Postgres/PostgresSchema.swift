@@ -12,7 +12,10 @@ import PostgresNIO
 /// * `blobhub_events(log_offset PRIMARY KEY, id UNIQUE, type, created_at, keys, json)`;
 /// * `blobhub_event_keys(key, log_offset)` with primary key `(key, log_offset)`: replay by key after an offset is an
 ///   index range scan; a second index on `log_offset` serves pruning;
-/// * `blobhub_registry(kind, id, data)` with primary key `(kind, id)`.
+/// * `blobhub_registry(kind, id, data)` with primary key `(kind, id)`;
+/// * `blobhub_nodes(node_id PRIMARY KEY, address, started_at, heartbeat_at, connections, subscriptions, delivered,
+///   draining)` (version 2): one row per running node, upserted by its heartbeat (``PostgresNodes``); times are
+///   ms since the Unix epoch on the database's clock. No index besides the key: the updates stay HOT.
 enum PostgresSchema {
     /// An arbitrary constant naming the migration lock.
     static let migrationLockKey: Int64 = 0x626C_6F62_6875_62  // "blobhub"
@@ -42,6 +45,20 @@ enum PostgresSchema {
             "CREATE INDEX blobhub_event_keys_offset ON blobhub_event_keys (log_offset)",
             """
             CREATE TABLE blobhub_registry (kind text NOT NULL, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (kind, id))
+            """,
+        ],
+        [
+            """
+            CREATE TABLE blobhub_nodes (
+                node_id text PRIMARY KEY,
+                address text NOT NULL,
+                started_at bigint NOT NULL,
+                heartbeat_at bigint NOT NULL,
+                connections bigint NOT NULL,
+                subscriptions bigint NOT NULL,
+                delivered bigint NOT NULL,
+                draining boolean NOT NULL
+            )
             """,
         ],
     ]

@@ -15,19 +15,24 @@ import Synchronization
 ///   (``PostgresListener``) and by a poll. `append` returns after its events reached the observer (bounded
 ///   wait), so local subscribers have them queued when a publish is acknowledged.
 /// * Registry changes bump `registry_version`; other nodes see the new version and reload (``setRegistryObserver(_:)``).
+/// * Each node heartbeats its row of `blobhub_nodes` about once a second (``PostgresNodes``): ``nodes()``.
 /// * Owns its `PostgresClient` pool: `run()` runs in a task started here and cancelled by ``close()``.
 public final class PostgresStore: RealtimeStore {
     public let epoch: String
-    /// Names this store instance in its notifications, so that its listener skips its own commits.
+    /// Names this store instance in its notifications, so that its listener skips its own commits, and in
+    /// `blobhub_nodes` (``nodeID``).
     let nodeTag: String
     let client: PostgresClient
     let logger: Logger
     let sequencer: DeliverySequencer
     let tailer: PostgresTailer
+    let nodeRow: PostgresNodes
     let timeouts: Timeouts
     let appendQueue = GroupCommitQueue(maxWriters: 2)
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
+    /// The node heartbeat: stopped before the row is deleted at close, which needs the pool still running.
+    private let heartbeat: Mutex<Task<Void, Never>?>
 
     /// How long calls wait for the database before failing (readiness and publishes answer 503 meanwhile).
     public struct Timeouts: Sendable {
@@ -44,6 +49,8 @@ public final class PostgresStore: RealtimeStore {
         public var healthCheck: Duration = .seconds(3)
         /// Opening the store: connect and migrate.
         public var open: Duration = .seconds(15)
+        /// The node heartbeat and how long a silent node stays listed (tests shorten the bounds).
+        public var liveness = NodeLiveness()
 
         public init() {}
     }
@@ -58,15 +65,21 @@ public final class PostgresStore: RealtimeStore {
                 let epoch = try await PostgresSchema.migrate(client, logger: logger)
                 return (epoch, try await PostgresEventRows.counters(client, logger: logger))
             }
-            let nodeTag = String(UUID().uuidString.prefix(8)).lowercased()
+            let nodeTag = NodeIdentity.generate()
             let sequencer = DeliverySequencer(delivered: counters.head)
             let tailer = PostgresTailer(
                 client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
                                             sequencer: sequencer, node: nodeTag, logger: logger)
-            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, timeouts: timeouts, logger: logger,
-                                 tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }])
+            let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, liveness: timeouts.liveness,
+                                        timeout: timeouts.healthCheck, logger: logger)
+            // The row exists once the store is open (a failure here fails the open, like the migration's).
+            try await nodeRow.beat(deadline: timeouts.open)
+            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
+                                 timeouts: timeouts, logger: logger,
+                                 tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }],
+                                 heartbeat: Task { await nodeRow.run() })
         } catch let error as StoreError {
             runTask.cancel()
             throw error
@@ -77,16 +90,18 @@ public final class PostgresStore: RealtimeStore {
         }
     }
 
-    private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer, timeouts: Timeouts, logger: Logger,
-                 tasks: [Task<Void, Never>]) {
+    private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer,
+                 nodeRow: PostgresNodes, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>], heartbeat: Task<Void, Never>) {
         self.epoch = epoch
         self.nodeTag = nodeTag
         self.client = client
         self.sequencer = sequencer
         self.tailer = tailer
+        self.nodeRow = nodeRow
         self.timeouts = timeouts
         self.logger = logger
         self.tasks = Mutex(tasks)
+        self.heartbeat = Mutex(heartbeat)
     }
 
     /// Each node's listener connection is named `blobhub-realtime-listener-<pid>` in `pg_stat_activity`
@@ -269,6 +284,21 @@ public final class PostgresStore: RealtimeStore {
         tailer.noteOwnRegistryVersion(version)
     }
 
+    // MARK: - Nodes
+
+    public var nodeID: String { nodeTag }
+
+    public func setNodeStatusProvider(_ provider: @escaping @Sendable () async -> NodeStatus) {
+        nodeRow.setProvider(provider)
+    }
+
+    public func nodes() async -> NodeList {
+        if isClosed {
+            return NodeList(nowMs: NodeIdentity.nowMs(), headOffset: sequencer.delivered, live: [], error: "\(StoreError.closed)")
+        }
+        return await nodeRow.list()
+    }
+
     // MARK: - Lifecycle
 
     public func isHealthy() async -> Bool {
@@ -282,6 +312,13 @@ public final class PostgresStore: RealtimeStore {
         }
         if wasClosed { return }
         failQueuedAppends(StoreError.closed)
+        // Graceful shutdown: the others stop listing this node at once (a killed node goes stale instead).
+        if let heartbeat = self.heartbeat.withLock({ task in defer { task = nil }; return task }) {
+            heartbeat.cancel()
+            nodeRow.stop()
+            await heartbeat.value
+            await nodeRow.remove()
+        }
         let tasks = self.tasks.withLock { tasks in
             defer { tasks = [] }
             return tasks
