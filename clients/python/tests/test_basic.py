@@ -22,6 +22,7 @@ from blobhub_realtime import (
     AccessForbiddenError,
     AuthenticationError,
     ClientClosedError,
+    ConnectionClosedError,
     Event,
     InvalidRequestError,
     MethodNotSupportedError,
@@ -223,3 +224,28 @@ async def test_api_key_and_subprotocol_variants(node: Node) -> None:
                         await client.authenticate(node.mint_token())
                     with pytest.raises(AccessForbiddenError):  # keys never read core/user
                         await client.subscribe(scope="core", target="user", target_id=USER)
+
+
+async def test_close_ends_iteration_and_binary_frames_stop_the_client(node: Node) -> None:
+    async with bounded(20):
+        client = RealtimeClient(node.ws, token=node.mint_token())
+        await client.connect()
+        sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+
+        async def drain() -> list[Event]:
+            return [event async for event in sub]
+
+        reading = asyncio.create_task(drain())
+        await asyncio.sleep(0.1)
+        await client.close()  # 1000: iteration simply ends
+        assert await asyncio.wait_for(reading, 5) == []
+        assert sub.closed and not client.connected
+
+        # 1003 (a binary frame) is a client bug: reconnecting cannot help, so the client stops.
+        async with RealtimeClient(node.ws, token=node.mint_token()) as broken:
+            sub = await broken.subscribe(**SESSION_SUBSCRIPTION)
+            assert broken._conn is not None
+            await broken._conn.ws.send(b"\x00binary")
+            with pytest.raises(ConnectionClosedError) as closed:
+                await sub.next(5)
+            assert closed.value.code == 1003 and broken.error is closed.value

@@ -690,6 +690,15 @@ class RealtimeClient:
     # Supervision: reconnect after a close, classify close codes
 
     async def _supervise(self, conn: _Connection) -> None:
+        try:
+            await self._supervise_connections(conn)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # noqa: BLE001 - a bug here must not leave iterators hanging
+            logger.exception("supervisor failed")
+            self._fail(error)
+
+    async def _supervise_connections(self, conn: _Connection) -> None:
         attempt = 0
         while True:
             assert conn.reader is not None
