@@ -259,10 +259,10 @@ components:
         expires_at: { $ref: "#/components/schemas/EpochMs" }
     Stats:
       type: object
-      required: [connections, subscriptions, events, registry, nodes]
+      required: [connections, subscriptions, events, registry, node, nodes, stale_nodes]
       properties:
-        connections: { type: integer, minimum: 0 }
-        subscriptions: { type: integer, minimum: 0 }
+        connections: { type: integer, minimum: 0, description: This node's open WebSocket connections. }
+        subscriptions: { type: integer, minimum: 0, description: This node's subscriptions. }
         events:
           type: object
           required: [head_offset, pruned_through, epoch]
@@ -279,15 +279,38 @@ components:
             revisions: { type: integer, minimum: 0 }
             members: { type: integer, minimum: 0 }
             api_keys: { type: integer, minimum: 0 }
+        node: { type: string, description: The id of the node that answered (new at every start). }
         nodes:
           type: array
-          items:
-            type: object
-            required: [connections, subscriptions, draining]
-            properties:
-              connections: { type: integer, minimum: 0 }
-              subscriptions: { type: integer, minimum: 0 }
-              draining: { type: boolean }
+          description: |
+            The live nodes, ordered by id: on a PostgreSQL store every node whose heartbeat (about once
+            a second) is at most 10 s old, this one included; on memory and SQLite this node alone.
+          items: { $ref: "#/components/schemas/StatsNode" }
+        stale_nodes:
+          type: array
+          description: |
+            Nodes that stopped heartbeating more than 10 s ago without shutting down (killed, or cut off
+            from the database), until their row is deleted an hour after the last heartbeat. A node that
+            shut down gracefully is in neither list. Always empty on memory and SQLite.
+          items: { $ref: "#/components/schemas/StatsNode" }
+        nodes_error:
+          type: string
+          description: Present when the store could not be read; `nodes` then holds only this node, as it knows itself.
+    StatsNode:
+      type: object
+      required: [id, address, self, connections, subscriptions, draining, delivered_offset, lag, started_at_ms, heartbeat_at_ms, heartbeat_age_ms]
+      properties:
+        id: { type: string }
+        address: { type: string, description: "The node's listen address, host:port (a wildcard host is replaced by the machine's host name)." }
+        self: { type: boolean, description: The entry of the node that answered. }
+        connections: { type: integer, minimum: 0 }
+        subscriptions: { type: integer, minimum: 0 }
+        draining: { type: boolean }
+        delivered_offset: { type: integer, minimum: 0, description: The highest offset this node's fan-out has been handed. }
+        lag: { type: integer, minimum: 0, description: "The log head when the list was read minus delivered_offset (0 when it is not behind)." }
+        started_at_ms: { type: integer, minimum: 0, description: Milliseconds since the Unix epoch (the database's clock on PostgreSQL). }
+        heartbeat_at_ms: { type: integer, minimum: 0, description: "The node's last heartbeat (other nodes: their figures are as of then)." }
+        heartbeat_age_ms: { type: integer, minimum: 0 }
   parameters:
     orgId:
       name: org_id
@@ -640,7 +663,7 @@ paths:
     get:
       tags: [registry]
       operationId: stats
-      summary: Connections, subscriptions, log head and registry counts
+      summary: Connections, subscriptions, log head, registry counts and the nodes of the cluster
       security: [adminKey: []]
       responses:
         "200":
