@@ -249,3 +249,26 @@ async def test_close_ends_iteration_and_binary_frames_stop_the_client(node: Node
             with pytest.raises(ConnectionClosedError) as closed:
                 await sub.next(5)
             assert closed.value.code == 1003 and broken.error is closed.value
+
+
+async def test_since_on_a_shared_subscription_while_events_flow(node: Node) -> None:
+    async with bounded(20):
+        publisher = Publisher(node.http, key=PUBLISHER_KEY)
+        async with RealtimeClient(node.ws, token=node.mint_token()) as client:
+            live = await client.subscribe(**SESSION_SUBSCRIPTION)
+            first = await publisher.publish([session_event(i) for i in range(5)])
+
+            async def keep_publishing() -> list[PublishAck]:
+                acks: list[PublishAck] = []
+                for i in range(5, 25):
+                    acks += await publisher.publish(session_event(i))
+                return acks
+
+            producer = asyncio.create_task(keep_publishing())
+            await asyncio.sleep(0.05)
+            # Joins the server-side subscription `live` already has, replaying from the start.
+            late = await client.subscribe(**SESSION_SUBSCRIPTION, since=0)
+            acks = first + await producer
+            for sub in (live, late):
+                events = await collect(sub, 25)
+                assert [(e.id, e.offset) for e in events] == acks

@@ -185,8 +185,11 @@ class Subscription:
         return params
 
     def _offer(self, offset: int, event: dict[str, Any], echo: dict[str, Any]) -> None:
-        if self._done or self._position is None or offset <= self._position:
-            return  # not started yet, or a replay overlapping what was already received
+        # Nothing before the server has answered our add: from the answer on, the server sends the
+        # replay and the live events in offset order (earlier events of a shared subscription are
+        # part of that replay). Then drop what a replay overlaps with what we already received.
+        if self._done or not self._confirmed or self._position is None or offset <= self._position:
+            return
         self._position = offset
         if self.types is not None and event.get("type") not in self.types:
             return
@@ -429,7 +432,7 @@ class RealtimeClient:
                 if sub._requested_types:
                     params["types"] = sub._requested_types
                 if since is not None:
-                    params["since"] = since
+                    params["since"] = sub._position if sub._position is not None else since
                     if epoch is not None:
                         params["epoch"] = epoch
                 else:
