@@ -26,6 +26,7 @@ final class PostgresNodes: Sendable {
         var startedAtMs: Int64 = 0
         var lastHeartbeatMs: Int64 = 0
         var failing = false
+        var stopped = false
     }
 
     /// The database's clock in ms since the Unix epoch, as SQL.
@@ -45,9 +46,9 @@ final class PostgresNodes: Sendable {
         wake.signal()  // the first figures go out now, not a heartbeat later
     }
 
-    /// Heartbeats until cancelled.
+    /// Heartbeats until ``stop()`` (or cancellation).
     func run() async {
-        while !Task.isCancelled {
+        while !Task.isCancelled, !state.withLock({ $0.stopped }) {
             do {
                 try await beat()
                 let recovered = state.withLock { state in
@@ -69,8 +70,10 @@ final class PostgresNodes: Sendable {
         }
     }
 
-    /// Ends the loop's wait (its task is cancelled too).
+    /// Ends the loop after its current heartbeat. Not by cancelling it: a cancelled write may still reach the
+    /// database after the caller moved on (``withDeadline``), and would bring back a row ``remove()`` deleted.
     func stop() {
+        state.withLock { $0.stopped = true }
         wake.signal()
     }
 

@@ -314,9 +314,8 @@ public final class PostgresStore: RealtimeStore {
         failQueuedAppends(StoreError.closed)
         // Graceful shutdown: the others stop listing this node at once (a killed node goes stale instead).
         if let heartbeat = self.heartbeat.withLock({ task in defer { task = nil }; return task }) {
-            heartbeat.cancel()
             nodeRow.stop()
-            await heartbeat.value
+            await heartbeat.value  // at most one heartbeat deadline
             await nodeRow.remove()
         }
         let tasks = self.tasks.withLock { tasks in
