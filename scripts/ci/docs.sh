@@ -15,6 +15,11 @@ if ! "$VENV/bin/python" -c "import websockets, schemathesis, jsonschema, yaml, o
   "$VENV/bin/pip" install -q "websockets>=14" "schemathesis>=4,<5" jsonschema pyyaml openapi-spec-validator
 fi
 
+# The Python client package (docs/clients.md examples), from a copy so the build leaves nothing in the tree.
+PKG="$(mktemp -d)"; trap 'rm -rf "$PKG"' EXIT
+tar -C clients/python --exclude=__pycache__ --exclude='*.egg-info' --exclude=build -cf - pyproject.toml README.md src | tar -C "$PKG" -xf -
+"$VENV/bin/pip" install -q --force-reinstall --no-deps "$PKG"
+
 scripts/generate-api-documents.sh --check
 swift build
 BIN="$(swift build --show-bin-path)"

@@ -90,7 +90,8 @@ def run_bash_example(name, text, server, directory, bin_path):
 
 
 def step_examples(args, server, directory, blocks):
-    expected = {"curl-registry", "curl-publish", "browser-subscribe", "python-subscribe", "swift-client", "cli"}
+    expected = {"curl-registry", "curl-publish", "browser-subscribe", "python-subscribe", "python-client", "python-publish",
+                "swift-client", "cli"}
     if set(blocks) != expected:
         fail(f"docs/clients.md examples are {sorted(blocks)}, the harness runs {sorted(expected)}")
 
@@ -125,7 +126,13 @@ def step_examples(args, server, directory, blocks):
                               stdout=subprocess.PIPE, text=True)
     swift = spawn([os.path.join(args.bin, "blobhub-realtime-example")], env=dict(env, STOP_AFTER=str(history + 2)),
                              stdout=subprocess.PIPE, text=True)
-    python_out, swift_out = LineReader(python), LineReader(swift)
+    # The client package (clients/python, installed into the venv by docs.sh): same events, same resume.
+    package_file = os.path.join(directory, "python_client_example.py")
+    with open(package_file, "w") as f:
+        f.write(blocks["python-client"])
+    package = spawn([os.path.join(args.venv, "bin", "python"), package_file], env=dict(env, STOP_AFTER="2"),
+                    stdout=subprocess.PIPE, text=True)
+    python_out, swift_out, package_out = LineReader(python), LineReader(swift), LineReader(package)
 
     if not CHROMIUM:
         fail("chromium is not installed (the browser example must run)")
@@ -138,9 +145,9 @@ def step_examples(args, server, directory, blocks):
                          "onEvent: (event, offset) => seen.push([offset, event.type]), onNotice: (text) => notices.push(text)}); true"
                          % (json.dumps(ws_url), json.dumps(bearer)))
         try:
-            wait_until("three subscriptions (Python, Swift, browser)", lambda: admin(server, "GET", "/stats")["subscriptions"] == 3, timeout=90)
+            wait_until("four subscriptions (Python, Python client, Swift, browser)", lambda: admin(server, "GET", "/stats")["subscriptions"] == 4, timeout=90)
         except SystemExit:
-            log(f"stats {admin(server, 'GET', '/stats')}; python {python.poll()} {python_out.lines}; swift {swift.poll()} {swift_out.lines}; "
+            log(f"stats {admin(server, 'GET', '/stats')}; python {python.poll()} {python_out.lines}; python client {package.poll()} {package_out.lines}; swift {swift.poll()} {swift_out.lines}; "
                 f"browser notices {browser.evaluate('notices')}")
             raise
 
@@ -167,7 +174,8 @@ def step_examples(args, server, directory, blocks):
     finally:
         browser.close()
 
-    for name, process, reader, count in (("python-subscribe", python, python_out, 2), ("swift-client", swift, swift_out, history + 2)):
+    for name, process, reader, count in (("python-subscribe", python, python_out, 2), ("python-client", package, package_out, 2),
+                                         ("swift-client", swift, swift_out, history + 2)):
         try:
             code = process.wait(timeout=40)
         except subprocess.TimeoutExpired:
@@ -193,3 +201,16 @@ def step_examples(args, server, directory, blocks):
             or cli[-1]["event"].get("message") != "from the CLI":
         fail(f"cli: listen printed {cli[1:]}, want the {history + 3} events of s-1 ending at offset {published_offset}")
     log(f"cli: published offset {published_offset}; listen printed offsets {offsets}")
+
+    # Publishing with the Python package, last (it adds to s-1's history): two acknowledged, one rejected.
+    publish_file = os.path.join(directory, "python_publish_example.py")
+    with open(publish_file, "w") as f:
+        f.write(blocks["python-publish"])
+    result = subprocess.run([os.path.join(args.venv, "bin", "python"), publish_file], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, BASE=server.base, PUBLISHER_KEY=PUBLISHER_KEY))
+    lines = result.stdout.splitlines()
+    acked = [l.split() for l in lines if l.startswith("py-example-")]
+    if result.returncode != 0 or len(acked) != 2 or int(acked[1][1]) != int(acked[0][1]) + 1 or offsets[-1] >= int(acked[0][1]) \
+            or not any(l.startswith("rejected: 400") for l in lines):
+        fail(f"python-publish exited {result.returncode}: {result.stdout} {result.stderr}")
+    log(f"python-publish: {lines}")
