@@ -28,7 +28,10 @@ public final class PostgresStore: RealtimeStore {
     let tailer: PostgresTailer
     let nodeRow: PostgresNodes
     let timeouts: Timeouts
-    let appendQueue = GroupCommitQueue(maxWriters: 2)
+    /// One writer per node: measured (BENCHMARKS.md, "Cluster"), a second writer halves the group size and
+    /// adds a lock hand-off per group, which costs more than the round trip it hides, on one node and more so
+    /// with several nodes queueing on the same head lock.
+    let appendQueue = GroupCommitQueue(maxWriters: 1)
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
     /// The node heartbeat: stopped before the row is deleted at close, which needs the pool still running.
