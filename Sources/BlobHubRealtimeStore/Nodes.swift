@@ -61,7 +61,7 @@ public struct NodeList: Sendable, Equatable {
     /// The log's head at that moment.
     public var headOffset: Int64
     /// Nodes whose last heartbeat is at most ``NodeLiveness/staleAfter`` old, ordered by id. This node is
-    /// always among them while it can reach the store.
+    /// always among them (it is answering, whatever the age of its last heartbeat).
     public var live: [NodeRecord]
     /// Nodes that stopped heartbeating (killed, or cut off from the database) and are not forgotten yet,
     /// ordered by id. A node that shut down gracefully deleted its row and is in neither list.

@@ -46,9 +46,11 @@ final class PostgresNodes: Sendable {
         wake.signal()  // the first figures go out now, not a heartbeat later
     }
 
-    /// Heartbeats until ``stop()`` (or cancellation).
+    /// Heartbeats until ``stop()`` (or cancellation). The store's open wrote the first one.
     func run() async {
-        while !Task.isCancelled, !state.withLock({ $0.stopped }) {
+        while true {
+            await wake.wait(timeout: liveness.heartbeat)
+            if Task.isCancelled || state.withLock({ $0.stopped }) { return }
             do {
                 try await beat()
                 let recovered = state.withLock { state in
@@ -66,7 +68,6 @@ final class PostgresNodes: Sendable {
                     logger.warning("node heartbeat failed", metadata: ["node": "\(id)", "error": "\(String(reflecting: error))"])
                 }
             }
-            await wake.wait(timeout: liveness.heartbeat)
         }
     }
 
@@ -124,7 +125,8 @@ final class PostgresNodes: Sendable {
     }
 
     /// Every row, split at the stale bound, with the log head, in one statement (one snapshot, the database's
-    /// clock). This node's entry carries its current figures (its row's are up to a heartbeat old).
+    /// clock). This node's entry carries its current figures (its row's are up to a heartbeat old) and is
+    /// always live.
     func list() async -> NodeList {
         let current = await status.current()
         let logger = logger
@@ -165,9 +167,11 @@ final class PostgresNodes: Sendable {
                 all.append(own(nil, nowMs))
                 all.sort { $0.id < $1.id }
             }
+            // The answering node is live by definition, however late its last heartbeat (its age shows that).
             let bound = nowMs - liveness.staleAfter.milliseconds
-            return NodeList(nowMs: nowMs, headOffset: head, live: all.filter { $0.heartbeatAtMs >= bound },
-                            stale: all.filter { $0.heartbeatAtMs < bound })
+            let ownID = id
+            let live = { (node: NodeRecord) in node.id == ownID || node.heartbeatAtMs >= bound }
+            return NodeList(nowMs: nowMs, headOffset: head, live: all.filter(live), stale: all.filter { !live($0) })
         } catch {
             let known = state.withLock { $0 }
             let nowMs = max(NodeIdentity.nowMs(), known.lastHeartbeatMs)
