@@ -284,7 +284,7 @@ components:
           type: array
           description: |
             The live nodes, ordered by id: on a PostgreSQL store every node whose heartbeat (about once
-            a second) is at most 10 s old, this one included; on memory and SQLite this node alone.
+            a second) is at most 10 s old, and always this one; on memory and SQLite this node alone.
           items: { $ref: "#/components/schemas/StatsNode" }
         stale_nodes:
           type: array
