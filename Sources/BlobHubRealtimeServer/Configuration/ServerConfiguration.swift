@@ -74,3 +74,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         case trace, debug, info, notice, warning, error, critical
     }
 }
+
+extension ServerConfiguration {
+    /// `--retention` and `--retention-events` as the store's policy.
+    var retentionPolicy: RetentionPolicy {
+        .init(maxAgeMs: Int64(retention.seconds * 1000), maxEvents: retentionEvents)
+    }
+}

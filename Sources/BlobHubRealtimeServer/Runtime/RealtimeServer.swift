@@ -54,6 +54,8 @@ public final class RealtimeServer: Sendable {
             // The message may quote the store URL: never print its password.
             throw ServerStartError(SecretRedaction.redactingURLPasswords("--store: \(error)"))
         }
+        // Retention applies before the node listens, so no client resumes against events about to go.
+        await RetentionService.pruneOnce(store: store, policy: configuration.retentionPolicy, logger: logger)
         self.registry = try await RegistryService(store: store)
         self.apiKeys = apiKeys ?? RegistryAPIKeys(registry: registry)
         let registrySync = RegistrySyncService(registry: registry, connections: connections, logger: logger)
@@ -199,7 +201,7 @@ public final class RealtimeServer: Sendable {
         let drain = DrainService(nodeState: nodeState, registry: connections, drainTimeout: configuration.drainTimeout, logger: logger)
         let retention = RetentionService(
             store: store,
-            policy: .init(maxAgeMs: Int64(configuration.retention.seconds * 1000), maxEvents: configuration.retentionEvents),
+            policy: configuration.retentionPolicy,
             logger: logger
         )
         var all: [any Service] = [retention, registrySync, application, drain]

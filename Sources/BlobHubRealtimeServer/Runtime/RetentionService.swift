@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Applies `--retention` / `--retention-events` at start and then every 30 seconds.
+/// Applies `--retention` / `--retention-events` every 30 seconds; the server applies it once at start,
+/// before it listens (``pruneOnce(store:policy:logger:)``).
 struct RetentionService: Service {
     let store: any RealtimeStore
     let policy: RetentionPolicy
@@ -12,14 +13,19 @@ struct RetentionService: Service {
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let removed = try await store.prune(policy, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
-                if removed > 0 { logger.debug("pruned events", metadata: ["count": "\(removed)"]) }
-            } catch {
-                logger.warning("retention failed", metadata: ["error": "\(error)"])
-            }
             // A graceful shutdown cancels the wait, so the node does not linger for a prune.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            guard !Task.isCancelled && !Task.isShuttingDownGracefully else { return }
+            await Self.pruneOnce(store: store, policy: policy, logger: logger)
+        }
+    }
+
+    static func pruneOnce(store: any RealtimeStore, policy: RetentionPolicy, logger: Logger) async {
+        do {
+            let removed = try await store.prune(policy, nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            if removed > 0 { logger.debug("pruned events", metadata: ["count": "\(removed)"]) }
+        } catch {
+            logger.warning("retention failed", metadata: ["error": "\(error)"])
         }
     }
 }
