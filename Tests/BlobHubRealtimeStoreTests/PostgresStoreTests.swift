@@ -131,10 +131,18 @@ struct PostgresStoreTests {
                 "UPDATE blobhub_counters SET value = value + 1 WHERE name = 'head'",
                 "INSERT INTO blobhub_events VALUES (2, 'raced', 'test', 1000, '\(KeyListCoding.encode(["k"]))', '\\x7b7d')",
                 "INSERT INTO blobhub_event_keys VALUES ('k', 2)",
-                "SELECT pg_sleep(1)",
+                "SELECT pg_sleep(2)",
                 "COMMIT",
             ], url: url)
-            try await Task.sleep(for: .milliseconds(300))
+            // Only once the other session sleeps inside its transaction (lock held, row inserted): a fixed
+            // pause was not enough on a loaded machine, and the append then took offset 2 itself.
+            for _ in 0..<200 {
+                let sleeping = try await PostgresTestDatabase.execute([
+                    "SELECT count(*)::text FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)' AND state = 'active'",
+                ], url: url)
+                if sleeping == ["1"] { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let results = try await store.append([newEvent("raced"), newEvent("after")])
             _ = try await other
             #expect(results == [AppendResult(id: "raced", offset: 2, duplicate: true), AppendResult(id: "after", offset: 3, duplicate: false)])
