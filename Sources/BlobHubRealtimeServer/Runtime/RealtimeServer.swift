@@ -157,6 +157,7 @@ public final class RealtimeServer: Sendable {
         router.add(middleware: MethodNotAllowedMiddleware())
         OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
         ConsolePage.add(to: router)
+        ClientScriptRoute.add(to: router)
         MetricsRoute.add(to: router, metrics: metrics) { [self] in
             metrics.sample(connections: connections.count, subscriptions: await hub.subscriptionCount())
         }
