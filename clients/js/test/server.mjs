@@ -1,6 +1,7 @@
 // Test fixture: a real blobhub-realtime server as a child process on a free loopback port, with the
 // registry objects the tests subscribe to. Binary: $BLOBHUB_REALTIME_BIN or .build/debug/blobhub-realtime.
 import { spawn } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +12,10 @@ export const PUBLISHER = "js-test-publisher-key";
 export const SECRET = "js-test-jwt-secret-0123456789abcdef0123456789";
 const ROOT = resolve(new URL("../../..", import.meta.url).pathname);
 export const BIN = process.env.BLOBHUB_REALTIME_BIN ?? join(ROOT, ".build/debug/blobhub-realtime");
+
+// Every server this process started, killed when it exits, so that an interrupted run leaves none behind.
+const running = new Set();
+process.on("exit", () => { for (const child of running) try { child.kill("SIGKILL"); } catch { /* gone */ } });
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
@@ -23,7 +28,25 @@ export async function waitFor(what, predicate, timeoutMs = 15000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function freePort() {
+/**
+ * One HTTP request on its own connection (no keep-alive): Node's fetch pools connections per origin, and
+ * Node's WebSocket (undici) would then send its upgrade on a connection that already served a request.
+ * @returns {Promise<{status: number, headers: object, text: string}>}
+ */
+export function http(method, url, { headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent: false, headers: { Connection: "close", ...headers }, timeout: 10000 }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: timeout`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+export function freePort() {
   return new Promise((res, rej) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
@@ -48,9 +71,11 @@ export class Server {
       "--jwt-secret", SECRET, "--admin-key", ADMIN, "--publisher-key", PUBLISHER, "--event-loops", "1",
       "--log-level", "warning", ...this.extraArgs], { stdio: ["ignore", "ignore", "inherit"] });
     const child = this.child;
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     await waitFor("the server to listen", async () => {
       if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}`);
-      try { return (await fetch(`${this.base}/readyz`)).ok; } catch { return false; }
+      try { return (await http("GET", `${this.base}/readyz`)).status === 200; } catch { return false; }
     });
   }
 
@@ -69,10 +94,10 @@ export class Server {
   async close() { await this.stop("SIGKILL"); rmSync(this.dir, { recursive: true, force: true }); }
 
   async admin(method, path, body) {
-    const r = await fetch(`${this.base}/v1/admin${path}`, { method, headers: { Authorization: `Bearer ${ADMIN}` },
+    const r = await http(method, `${this.base}/v1/admin${path}`, { headers: { Authorization: `Bearer ${ADMIN}` },
       body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    const text = r.text;
+    if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path}: ${r.status} ${text}`);
     return text ? JSON.parse(text) : null;
   }
 
@@ -93,9 +118,9 @@ export class Server {
 
   /** Publishes events (objects) with the publisher key; returns the 202's events ([{id, offset}]). */
   async publish(events) {
-    const r = await fetch(`${this.base}/v1/events`, { method: "POST", headers: { Authorization: `Bearer ${PUBLISHER}` },
+    const r = await http("POST", `${this.base}/v1/events`, { headers: { Authorization: `Bearer ${PUBLISHER}` },
       body: JSON.stringify(events) });
-    const text = await r.text();
+    const text = r.text;
     if (r.status !== 202) throw new Error(`publish: ${r.status} ${text}`);
     return JSON.parse(text).events;
   }
