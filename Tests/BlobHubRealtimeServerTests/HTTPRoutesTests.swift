@@ -55,6 +55,26 @@ import Testing
         }
     }
 
+    /// An upgrade after another request on the same keep-alive connection (what Node's fetch + WebSocket
+    /// pool sends) is answered 426 and the connection closed, so the client's retry gets a fresh one;
+    /// that fresh connection upgrades.
+    @Test func lateUpgradeOnAKeepAliveConnectionIsClosedAndARetryUpgrades() async throws {
+        try await withTestServer { (server: TestServerHandle) async throws in
+            let socket = try await RawSocket.connect(port: server.port)
+            #expect(try await socket.request("GET", "/healthz").status == 200)
+            let upgrade: [(String, String)] = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
+            #expect(try await socket.request("GET", "/v1", headers: upgrade).status == 426)
+            try await socket.waitForEOF(timeout: .seconds(3))
+            // A plain keep-alive GET /v1 keeps its connection.
+            let plain = try await RawSocket.connect(port: server.port)
+            #expect(try await plain.request("GET", "/v1").status == 426)
+            #expect(try await plain.request("GET", "/healthz").status == 200)
+            await plain.close()
+            _ = try await server.connectInitialized()
+        }
+    }
+
     /// A peer that connects and never sends a request is dropped after the handshake timeout.
     @Test func silentTCPPeersAreDropped() async throws {
         try await withTestServer({ $0.handshakeTimeout = .milliseconds(300) }) { (server: TestServerHandle) async throws in

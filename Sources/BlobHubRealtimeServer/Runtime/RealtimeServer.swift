@@ -182,7 +182,7 @@ public final class RealtimeServer: Sendable {
         let dates = HTTPDateCache()
         let server = HTTPServerBuilder { responder in
             RealtimeChildChannel(
-                responder: responder, gate: gate, services: services, publishing: .init(endpoint: publishEndpoint, dates: dates),
+                responder: RealtimeChildChannel.closingAfterLateUpgrades(responder), gate: gate, services: services, publishing: .init(endpoint: publishEndpoint, dates: dates),
                 idleTimeout: nil, tls: tls
             )
         }

@@ -99,6 +99,20 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
+    /// NIO takes an upgrade only as a connection's first request, so one that comes later on a keep-alive
+    /// connection reaches the router (answered 426). Node's `fetch` and `WebSocket` share one connection
+    /// pool per origin, so that is what a Node program that publishes and then subscribes sends: closing the
+    /// connection after the answer makes the client's retry open a fresh connection, which upgrades.
+    static func closingAfterLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
+        { request, writer, channel in
+            try await responder(request, writer, channel)
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                // after the answer's bytes went out (the write above is on the loop ahead of this task)
+                channel.eventLoop.scheduleTask(in: .milliseconds(20)) { channel.close(promise: nil) }
+            }
+        }
+    }
+
     func handle(value: Value, logger: Logger) async {
         var logger = logger
         logger[metadataKey: "connection_id"] = .string(value.connectionID)
