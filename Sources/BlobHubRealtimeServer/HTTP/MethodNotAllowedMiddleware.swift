@@ -24,6 +24,7 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
             ("/readyz", [.get]),
             ("/metrics", [.get]),
             ("/console", [.get]),
+            ("/client/blobhub-realtime.js", [.get]),
             ("/openapi.yaml", [.get]),
             ("/asyncapi.yaml", [.get]),
         ]
