@@ -43,13 +43,13 @@ struct NodeListTests {
     }
 }
 
-@Suite("PostgreSQL node list", .enabled(if: PostgresTestDatabase.isConfigured, Comment(rawValue: PostgresTestDatabase.skipMessage)))
+@Suite("PostgreSQL node list", .serialized, .enabled(if: PostgresTestDatabase.isConfigured, Comment(rawValue: PostgresTestDatabase.skipMessage)))
 struct PostgresNodeListTests {
-    /// Quick bounds: heartbeat 100 ms, stale after 3 s, forgotten after 6 s (the bounds leave room for a loaded
-    /// machine: the full suite runs these next to hundreds of other tests).
+    /// Quick bounds: heartbeat 250 ms, stale after 3 s, forgotten after 6 s (the bounds leave room for a loaded
+    /// machine: the full suite runs these next to hundreds of other tests; serialized for the same reason).
     static var quick: PostgresStore.Timeouts {
         var timeouts = PostgresTestDatabase.testTimeouts
-        timeouts.liveness = NodeLiveness(heartbeat: .milliseconds(100), staleAfter: .seconds(3), forgetAfter: .seconds(6))
+        timeouts.liveness = NodeLiveness(heartbeat: .milliseconds(250), staleAfter: .seconds(3), forgetAfter: .seconds(6))
         return timeouts
     }
 
