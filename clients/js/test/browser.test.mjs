@@ -84,7 +84,9 @@ class Browser {
   }
 
   async waitFor(what, expression, timeoutMs = 15000) {
-    await waitFor(what, async () => (await this.evaluate(expression)) === true, timeoutMs);
+    await waitFor(what, async () => {
+      try { return (await this.evaluate(expression)) === true; } catch { return false; }   // e.g. while navigating
+    }, timeoutMs);
   }
 
   async close() {
@@ -107,6 +109,8 @@ describe("in headless Chromium", { skip: CHROMIUM ? false : "no Chromium (apt-ge
     // A page of the server's origin, so that the module import is same-origin.
     browser = await Browser.launch(`${server.base}/healthz`);
     await browser.send("Runtime.enable");
+    // The target may be listed before its document has loaded: imports resolve against that document.
+    await browser.waitFor("the page to load", `location.origin === ${JSON.stringify(server.base)} && document.readyState === "complete"`);
   });
   after(async () => {
     await browser?.close();
