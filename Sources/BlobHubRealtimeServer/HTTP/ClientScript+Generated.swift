@@ -480,15 +480,15 @@ export class RealtimeClient {
     try {
       for (let retry = 0; ; retry++) {
         try {
-          const result = await this._call(conn, "subscription/add", params, this.requestTimeout, (result) => {
+          await this._call(conn, "subscription/add", params, this.requestTimeout, (result) => {
             if (!sub.active) return;
             sub.startOffset = typeof result?.offset === "number" ? result.offset : null;
             sub.epoch = typeof result?.epoch === "string" ? result.epoch : conn.epoch;
             sub._confirmed = true;
             if (anchored) sub.position = sub.startOffset ?? 0;
-            else if (result?.recovered === false) sub._reset(result.offset);
+            sub._resolve(result);   // accepted: stays resolved even if a callback closes everything next
+            if (!anchored && result?.recovered === false) sub._reset(result.offset);
           });
-          if (sub.active) sub._resolve(result);
           return;
         } catch (error) {
           if (error instanceof RealtimeError && error.code === 429 && retry < 20 && !conn.dead) {

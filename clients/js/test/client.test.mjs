@@ -120,6 +120,18 @@ describe("basics", () => {
     await client.close();
   });
 
+  test("close() from a callback during the replay: ready stays resolved, no callback after close", async () => {
+    await server.publish([1, 2, 3].map((n) => event("s-close-cb", n)));
+    const client = new RealtimeClient({ ...FAST, url: server.wsURL, token: await server.token() });
+    const seen = [];
+    const sub = client.subscribe(SESSION("s-close-cb"), (e) => { seen.push(e.offset); client.close(); }, { since: 0 });
+    const result = await sub.ready;   // the replayed events may be handled before this continuation runs
+    assert.equal(result.recovered, true);
+    await sleep(100);
+    assert.equal(seen.length, 1);
+    assert.equal(client.state, "closed");
+  });
+
   test("type filters, an API key, and two subscriptions sharing one identity", async () => {
     const key = await server.apiKey();
     const { Recording, sockets } = recordingWebSocket();
