@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -80,6 +81,15 @@ class Browser:
 # ---------------------------------------------------------------------------------------------
 # 1. docs/clients.md examples
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # scripts/ci/docs_checks/ -> repository
+
+
+def node_major():
+    """Node 20 has a global WebSocket only with --experimental-websocket; 22 has it by default."""
+    version = subprocess.run(["node", "-p", "process.versions.node"], capture_output=True, text=True, check=True).stdout
+    return int(version.split(".")[0])
+
+
 def run_bash_example(name, text, server, directory, bin_path):
     env = dict(os.environ, BASE=server.base, ADMIN_KEY=ADMIN_KEY, PUBLISHER_KEY=PUBLISHER_KEY, JWT_SECRET=JWT_SECRET,
                PATH=bin_path + os.pathsep + os.environ["PATH"])
@@ -90,8 +100,8 @@ def run_bash_example(name, text, server, directory, bin_path):
 
 
 def step_examples(args, server, directory, blocks):
-    expected = {"curl-registry", "curl-publish", "browser-subscribe", "python-subscribe", "python-client", "python-publish",
-                "swift-client", "cli"}
+    expected = {"curl-registry", "curl-publish", "browser-subscribe", "js-client", "python-subscribe", "python-client",
+                "python-publish", "swift-client", "cli"}
     if set(blocks) != expected:
         fail(f"docs/clients.md examples are {sorted(blocks)}, the harness runs {sorted(expected)}")
 
@@ -132,7 +142,16 @@ def step_examples(args, server, directory, blocks):
         f.write(blocks["python-client"])
     package = spawn([os.path.join(args.venv, "bin", "python"), package_file], env=dict(env, STOP_AFTER="2"),
                     stdout=subprocess.PIPE, text=True)
-    python_out, swift_out, package_out = LineReader(python), LineReader(swift), LineReader(package)
+    # The JavaScript client module in Node, next to a copy of the module it imports ("./blobhub-realtime.js").
+    js_directory = os.path.join(directory, "js-client")
+    os.makedirs(js_directory, exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "clients", "js", "blobhub-realtime.js"), js_directory)
+    js_file = os.path.join(js_directory, "watch.mjs")
+    with open(js_file, "w") as f:
+        f.write(blocks["js-client"])
+    node_flags = ["--experimental-websocket"] if node_major() < 22 else []
+    js = spawn(["node", *node_flags, js_file], env=dict(env, STOP_AFTER=str(history + 2)), stdout=subprocess.PIPE, text=True)
+    python_out, swift_out, package_out, js_out = LineReader(python), LineReader(swift), LineReader(package), LineReader(js)
 
     if not CHROMIUM:
         fail("chromium is not installed (the browser example must run)")
@@ -145,9 +164,11 @@ def step_examples(args, server, directory, blocks):
                          "onEvent: (event, offset) => seen.push([offset, event.type]), onNotice: (text) => notices.push(text)}); true"
                          % (json.dumps(ws_url), json.dumps(bearer)))
         try:
-            wait_until("four subscriptions (Python, Python client, Swift, browser)", lambda: admin(server, "GET", "/stats")["subscriptions"] == 4, timeout=90)
+            wait_until("five subscriptions (Python, Python client, Swift, JavaScript client, browser)",
+                       lambda: admin(server, "GET", "/stats")["subscriptions"] == 5, timeout=90)
         except SystemExit:
             log(f"stats {admin(server, 'GET', '/stats')}; python {python.poll()} {python_out.lines}; python client {package.poll()} {package_out.lines}; swift {swift.poll()} {swift_out.lines}; "
+                f"js client {js.poll()} {js_out.lines}; "
                 f"browser notices {browser.evaluate('notices')}")
             raise
 
@@ -175,7 +196,7 @@ def step_examples(args, server, directory, blocks):
         browser.close()
 
     for name, process, reader, count in (("python-subscribe", python, python_out, 2), ("python-client", package, package_out, 2),
-                                         ("swift-client", swift, swift_out, history + 2)):
+                                         ("swift-client", swift, swift_out, history + 2), ("js-client", js, js_out, history + 2)):
         try:
             code = process.wait(timeout=40)
         except subprocess.TimeoutExpired:
@@ -187,9 +208,10 @@ def step_examples(args, server, directory, blocks):
         if code != 0 or len(events) != count or offsets != sorted(set(offsets)) or offsets[-2:] != [live_a, live_b]:
             fail(f"{name} exited {code} with {reader.lines}; want {count} events ending at offsets {live_a}, {live_b}, no duplicate")
         log(f"{name}: {reader.lines}")
-    swift_types = [t for _, t in swift_out.events()][:history]
-    if swift_types != ["flow.entered", "execution_started", "processor.output", "flow.exited", "execution_ended"]:
-        fail(f"swift-client replayed {swift_types}")
+    for name, reader in (("swift-client", swift_out), ("js-client", js_out)):
+        replayed = [t for _, t in reader.events()][:history]
+        if replayed != ["flow.entered", "execution_started", "processor.output", "flow.exited", "execution_ended"]:
+            fail(f"{name} replayed {replayed}")
     log(f"browser-subscribe: {want}")
     log("client examples ran and resumed across a restart")
 
