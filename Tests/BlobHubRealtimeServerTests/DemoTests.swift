@@ -18,12 +18,20 @@ import Testing
         #expect(try await bearer.subscribe(sessionParams(revision: revision, session: session, extra: #","since":0"#))["result"] != nil)
         let expected: Set<String> = ["flow.entered", "execution_started", "processor.output", "execution_ended", "session_thread_item_posted", "session_object_modified"]
         var types: Set<String> = []
-        let deadline = ContinuousClock.now + .seconds(15)
+        var started: [String: Int] = [:], runTimes: [Int] = []  // execution id -> created_at of its start; start-to-end spans
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, !types.isSuperset(of: expected) {
             let event = try await bearer.nextEvent(timeout: .seconds(10))
-            if let type = (event["event"] as? [String: Any])?["type"] as? String { types.insert(type) }
+            guard let body = event["event"] as? [String: Any], let type = body["type"] as? String else { continue }
+            types.insert(type)
+            if let execution = body["execution_id"] as? String, let at = body["created_at"] as? Int {
+                if type == "execution_started" { started[execution] = at }
+                if type == "execution_ended", let start = started[execution] { runTimes.append(at - start) }
+            }
         }
         #expect(types.isSuperset(of: expected))
+        // Published step by step (one publish per step, each after its work), not a whole execution at once.
+        #expect(runTimes.first.map { $0 >= 1000 } == true, "execution start-to-end spans: \(runTimes) ms")
 
         // The printed API key works too.
         let keyed = try await TestWebSocket.connect(port: child.port, headers: [("X-API-Key", apiKey)])
@@ -33,7 +41,7 @@ import Testing
         // The console page is served.
         let console = try await RemoteServer(port: child.port).http("GET", "/console")
         #expect(console.status == 200)
-        #expect(console.bodyText.contains("authorization.bearer.base64"))
+        #expect(console.bodyText.contains(#"import { RealtimeClient } from "/client/blobhub-realtime.js""#))
         child.signal(SIGTERM)
         #expect(try await child.waitForExit(timeout: .seconds(12)) == 0)
     }

@@ -5,8 +5,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// `serve --demo`: seeds a registry, prints credentials and the console link, then publishes a
-/// workflow execution every few seconds until shutdown.
+/// `serve --demo`: seeds a registry, prints credentials and the console link, then runs a workflow
+/// execution step by step (one publish per step) every few seconds until shutdown.
 struct DemoService: Service {
     static let organizationID = "demo-org"
     static let userID = "demo-user"
@@ -31,7 +31,7 @@ struct DemoService: Service {
         // With --tls-cert/--tls-key the same port speaks only TLS.
         let secure = server.configuration.tlsCertPath != nil
         let base = "\(secure ? "https" : "http")://\(host):\(port)"
-        let link = "\(base)/console#token=\(token)&scope=revision&scope_id=\(Self.revisionID)&target=session&target_id=\(Self.sessionID)"
+        let link = "\(base)/console#token=\(token)&scope=revision&scope_id=\(Self.revisionID)&target=session&target_id=\(Self.sessionID)&since=0"
         print("""
 
             BlobHub Realtime demo is running.
@@ -43,18 +43,31 @@ struct DemoService: Service {
               Blob:          \(Self.blobID)
               Revision:      \(Self.revisionID)
               Session:       \(Self.sessionID)
-            A workflow execution is published every \(interval) to the session above.
+            Workflow executions run in the session above one step at a time (one publish per
+            step), \(interval) apart: open the console link to watch them.
 
             """)
         var workflow = DemoWorkflow(revisionID: Self.revisionID, sessionID: Self.sessionID)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                _ = try await publisher.publish(workflow.nextExecution())
-            } catch {
-                logger.warning("demo publish failed", metadata: ["error": "\(error)"])
+        while running {
+            // One publish per step, as the platform does: the console sees each execution progress.
+            for step in workflow.nextExecution() {
+                guard await pause(step.pause) else { return }
+                do {
+                    _ = try await publisher.publish(step.events)
+                } catch {
+                    logger.warning("demo publish failed", metadata: ["error": "\(error)"])
+                }
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            guard await pause(interval) else { return }
         }
+    }
+
+    private var running: Bool { !Task.isShuttingDownGracefully && !Task.isCancelled }
+
+    /// Sleeps for `duration`; false once the service is shutting down (the sleep ends early then).
+    private func pause(_ duration: Duration) async -> Bool {
+        if duration > .zero { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) } }
+        return running
     }
 
     /// Registers the demo objects (idempotent upserts) and returns a fresh org-scoped API key.
