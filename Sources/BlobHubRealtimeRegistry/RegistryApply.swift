@@ -203,15 +203,13 @@ extension RegistrySnapshot {
 
     private mutating func putBlob(id: String, body: JSONObject, nowMs: Int64) throws(RegistryError) -> RegistryChange {
         try Validate.id(id, field: "id")
+        // PUT replaces the blob's state: every field is required, on an update too (HTTP PUT semantics,
+        // and what openapi.yaml's BlobBody says; partial updates were undocumented and untestable).
         let organizationID = try Validate.requiredID(body, "organization_id")
-        let type: BlobType? = try Validate.optionalEnum(body, "type")
-        let visibility: BlobVisibility? = try Validate.optionalEnum(body, "visibility")
+        let type: BlobType = try Validate.requiredEnum(body, "type")
+        let visibility: BlobVisibility = try Validate.requiredEnum(body, "visibility")
         let key = ResourceID.normalized(id)
         let existing = blobs[key]
-        if existing == nil {
-            if type == nil { throw .invalid("type", "required") }
-            if visibility == nil { throw .invalid("visibility", "required") }
-        }
         let orgKey = ResourceID.normalized(organizationID)
         guard organizations[orgKey] != nil else { throw .notFound("organization_id", "unknown organization") }
 
@@ -222,8 +220,8 @@ extension RegistrySnapshot {
             var updated = existing
             let moved = ResourceID.normalized(existing.organizationID) != orgKey
             if moved { updated.organizationID = organizationID }
-            if let type { updated.type = type }
-            if let visibility { updated.visibility = visibility }
+            updated.type = type
+            updated.visibility = visibility
             updated.updatedAt = nowMs
             if moved || updated.type != existing.type || updated.visibility != existing.visibility {
                 var event = Self.blobEvent("blob_updated", updated)
@@ -236,7 +234,7 @@ extension RegistrySnapshot {
             blob = updated
         } else {
             blob = Blob(
-                id: id, organizationID: organizationID, type: type!, visibility: visibility!,
+                id: id, organizationID: organizationID, type: type, visibility: visibility,
                 createdAt: nowMs, updatedAt: nowMs
             )
             events.append(.object(Self.blobEvent("blob_created", blob)))
@@ -316,15 +314,12 @@ extension RegistrySnapshot {
 
     private mutating func putRevision(id: String, body: JSONObject, nowMs: Int64) throws(RegistryError) -> RegistryChange {
         try Validate.id(id, field: "id")
-        let blobID = try Validate.optionalID(body, "blob_id")
-        let phase: RevisionPhase? = try Validate.optionalEnum(body, "phase")
+        // PUT replaces the revision's state: both fields are required, on an update too (see putBlob).
+        let blobID = try Validate.requiredID(body, "blob_id")
+        let phase: RevisionPhase = try Validate.requiredEnum(body, "phase")
         let key = ResourceID.normalized(id)
         let existing = revisions[key]
-        if existing == nil {
-            if blobID == nil { throw .invalid("blob_id", "required") }
-            if phase == nil { throw .invalid("phase", "required") }
-        }
-        let targetBlobID = blobID ?? existing!.blobID
+        let targetBlobID = blobID  // the blob it belongs to after this PUT
         guard let blob = blobs[ResourceID.normalized(targetBlobID)] else {
             throw .notFound("blob_id", "unknown blob")
         }
@@ -336,7 +331,7 @@ extension RegistrySnapshot {
             var updated = existing
             let moved = ResourceID.normalized(existing.blobID) != ResourceID.normalized(targetBlobID)
             if moved { updated.blobID = targetBlobID }
-            if let phase { updated.phase = phase }
+            updated.phase = phase
             updated.updatedAt = nowMs
             if updated.phase != existing.phase {
                 var event = Self.revisionEvent("revision_phase_changed", updated, blob)
@@ -347,7 +342,7 @@ extension RegistrySnapshot {
             accessReduced = moved
             revision = updated
         } else {
-            revision = Revision(id: id, blobID: targetBlobID, phase: phase!, createdAt: nowMs, updatedAt: nowMs)
+            revision = Revision(id: id, blobID: targetBlobID, phase: phase, createdAt: nowMs, updatedAt: nowMs)
             var event = Self.revisionEvent("revision_created", revision, blob)
             event["phase"] = .string(revision.phase.rawValue)
             events.append(.object(event))
@@ -402,7 +397,7 @@ extension RegistrySnapshot {
         let role: APIKeyRoleValue = try Validate.requiredEnum(body, "role")
         var description: String?
         try Validate.text(body, "description").apply(to: &description)
-        let expiresAt = try Validate.expiry(body, "expires_at", nowMs: nowMs)
+        let expiresAt = try Validate.expiry(body, "expires_at")
         guard targetExists(target, targetID) else {
             throw .notFound("target_id", target == .orgs ? "unknown organization" : "unknown blob")
         }
@@ -510,15 +505,15 @@ enum Validate {
         }
     }
 
-    /// An epoch-ms integer strictly after `nowMs`; absent or null → nil.
-    static func expiry(_ body: JSONObject, _ field: String, nowMs: Int64) throws(RegistryError) -> Int64? {
+    /// A non-negative epoch-ms integer; absent or null → nil. A time already past is kept: the key is
+    /// stored expired (the registry mirrors the platform, whose keys may have expired) and never authenticates.
+    static func expiry(_ body: JSONObject, _ field: String) throws(RegistryError) -> Int64? {
         switch body[field] {
         case nil, .null?: return nil
         case let value?:
-            guard let ms = value.int64Value else {
-                throw .invalid(field, "must be an integer (epoch milliseconds)")
+            guard let ms = value.int64Value, (0...JSONNumberText.maxSafeInteger).contains(ms) else {
+                throw .invalid(field, "must be an integer from 0 to 2^53-1 (epoch milliseconds)")
             }
-            guard ms > nowMs else { throw .invalid(field, "must be in the future") }
             return ms
         }
     }

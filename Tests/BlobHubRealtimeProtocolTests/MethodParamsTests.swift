@@ -229,6 +229,9 @@ struct SubscriptionParamsTests {
         #expect(subscription(#"{"scope":"core","target":"user","target_id":"u","since":0}"#)?.since == 0)
         #expect(subscription(#"{"scope":"core","target":"user","target_id":"u","since":9223372036854775807}"#)?.since == Int64.max)
         #expect(subscription(#"{"scope":"core","target":"user","target_id":"u"}"#)?.since == nil)
+        // An integral number is an integer, as in JSON Schema (encoders may write 1042 as 1042.0 or 1.042e3).
+        #expect(subscription(#"{"scope":"core","target":"user","target_id":"u","since":1042.0}"#)?.since == 1042)
+        #expect(subscription(#"{"scope":"core","target":"user","target_id":"u","since":1.042e3}"#)?.since == 1042)
     }
 
     @Test func sinceAndEpochAreIgnoredForRemove() throws {
@@ -292,8 +295,8 @@ struct SubscriptionParamsTests {
         (#"{"scope":"core","target":"blob","target_id":"b","types":["a",null]}"#, "types", "must be an array of strings"),
         (#"{"scope":"core","target":"blob","target_id":"b","since":-1}"#, "since", "must be a non-negative integer"),
         (#"{"scope":"core","target":"blob","target_id":"b","since":1.5}"#, "since", "must be a non-negative integer"),
-        (#"{"scope":"core","target":"blob","target_id":"b","since":1.0}"#, "since", "must be a non-negative integer"),
-        (#"{"scope":"core","target":"blob","target_id":"b","since":1e3}"#, "since", "must be a non-negative integer"),
+        (#"{"scope":"core","target":"blob","target_id":"b","since":-1.0}"#, "since", "must be a non-negative integer"),
+        (#"{"scope":"core","target":"blob","target_id":"b","since":1e-3}"#, "since", "must be a non-negative integer"),
         (#"{"scope":"core","target":"blob","target_id":"b","since":"5"}"#, "since", "must be a non-negative integer"),
         (#"{"scope":"core","target":"blob","target_id":"b","since":null}"#, "since", "must be a non-negative integer"),
         (#"{"scope":"core","target":"blob","target_id":"b","since":9223372036854775808}"#, "since", "must be a non-negative integer"),

@@ -177,16 +177,16 @@ let accessTable: [AccessCase] = [
         #expect(!AccessPolicy.canRead(bob, core(.organization, orgA), in: s))
 
         #expect(AccessPolicy.canRead(carol, core(.revision, pubRev), in: s))
-        s.ok(.putBlob(id: pubBlob, body: body(#"{"organization_id":"\#(orgA)","visibility":"private"}"#)))
+        s.ok(.putBlob(id: pubBlob, body: body(#"{"organization_id":"\#(orgA)","type":"scheduler","visibility":"private"}"#)))
         #expect(!AccessPolicy.canRead(carol, core(.revision, pubRev), in: s))
 
         #expect(AccessPolicy.canRead(dave, session(wfRev), in: s))
-        s.ok(.putBlob(id: wfBlob, body: body(#"{"organization_id":"\#(orgA)","type":"onnx"}"#)))
+        s.ok(.putBlob(id: wfBlob, body: body(#"{"organization_id":"\#(orgA)","type":"onnx","visibility":"private"}"#)))
         #expect(!AccessPolicy.canRead(dave, session(wfRev), in: s))
         #expect(AccessPolicy.canRead(dave, core(.revision, wfRev), in: s))
 
         #expect(AccessPolicy.canRead(keyOrgA, core(.blob, wfBlob), in: s))
-        s.ok(.putBlob(id: wfBlob, body: body(#"{"organization_id":"\#(orgB)"}"#)))
+        s.ok(.putBlob(id: wfBlob, body: body(#"{"organization_id":"\#(orgB)","type":"onnx","visibility":"private"}"#)))
         #expect(!AccessPolicy.canRead(keyOrgA, core(.blob, wfBlob), in: s), "moved out of the key's org")
         #expect(AccessPolicy.canRead(keyOrgB, core(.blob, wfBlob), in: s))
         #expect(AccessPolicy.canRead(keyWf, core(.blob, wfBlob), in: s), "blob key follows the blob")

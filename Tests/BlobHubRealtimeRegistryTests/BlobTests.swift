@@ -33,15 +33,19 @@ import Testing
         #expect(again.result?.objectValue?["updated_at"] == .integer(2))
         #expect(again.rows.upserts.count == 1)
         // Another spelling of the organization id is the same organization: no move, spelling kept.
-        let spelled = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA.lowercased())"}"#)))
+        let spelled = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA.lowercased())","type":"onnx","visibility":"public"}"#)))
         #expect(spelled.events.isEmpty)
         #expect(s.blob("b")?.organizationID == orgA)
     }
 
-    @Test func updateKeepsAbsentFields() {
+    @Test func updateReplacesTheStateAndNeedsEveryField() {
         var s = withOrgs()
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"onnx","visibility":"private"}"#)))
-        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","visibility":"public"}"#)))
+        // PUT replaces: a partial body is refused on an update as on a create, and changes nothing.
+        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","visibility":"public"}"#)))?.field == "type")
+        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"onnx"}"#)))?.field == "visibility")
+        #expect(s.blob("b")?.visibility == .private)
+        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"onnx","visibility":"public"}"#)))
         #expect(s.blob("b")?.type == .onnx)
         #expect(s.blob("b")?.visibility == .public)
         #expect(types(change) == ["blob_updated"])
@@ -52,7 +56,7 @@ import Testing
     @Test func makingPrivateReducesAccess() {
         var s = withOrgs()
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"public"}"#)))
-        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","visibility":"private"}"#)))
+        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
         #expect(types(change) == ["blob_updated"])
         #expect(change.accessReduced)
     }
@@ -60,11 +64,11 @@ import Testing
     @Test func leavingWorkflowTypeReducesAccess() {
         var s = withOrgs()
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
-        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"scheduler"}"#)))
+        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"scheduler","visibility":"private"}"#)))
         #expect(types(change) == ["blob_updated"])
         #expect(field(change.events[0], "blob_type") == "scheduler")
         #expect(change.accessReduced)
-        let back = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow"}"#)))
+        let back = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
         #expect(!back.accessReduced)
     }
 
@@ -72,7 +76,7 @@ import Testing
         var s = withOrgs()
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
         s.ok(.putRevision(id: "r", body: body(#"{"blob_id":"b","phase":"draft"}"#)))
-        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgB)"}"#)))
+        let change = s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgB)","type":"workflow","visibility":"private"}"#)))
         #expect(change.events == [json(#"{"type":"blob_updated","organization_id":"org-b","blob_id":"b","blob_type":"workflow","visibility":"private","previous_organization_id":"\#(orgA)"}"#)])
         #expect(change.accessReduced)
         #expect(s.blobs(organization: orgA).isEmpty)
@@ -97,7 +101,7 @@ import Testing
         #expect(s.failure(.deleteBlob(id: ""))?.field == "id")
         // On update an invalid value is still invalid.
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
-        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","visibility":"secret"}"#)))?.field == "visibility")
+        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"secret"}"#)))?.field == "visibility")
         #expect(s.failure(.putBlob(id: "b", body: body(#"{"type":"onnx"}"#)))?.field == "organization_id")
     }
 
@@ -107,7 +111,7 @@ import Testing
         #expect(error?.kind == .notFound)
         #expect(error?.field == "organization_id")
         s.ok(.putBlob(id: "b", body: body(#"{"organization_id":"\#(orgA)","type":"workflow","visibility":"private"}"#)))
-        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"ghost"}"#)))?.kind == .notFound)
+        #expect(s.failure(.putBlob(id: "b", body: body(#"{"organization_id":"ghost","type":"workflow","visibility":"private"}"#)))?.kind == .notFound)
     }
 
     @Test func deleteAbsentIsEmpty() {
@@ -135,16 +139,17 @@ import Testing
         #expect(same.result?.objectValue?["created_at"] == .integer(1_000))
         #expect(field(same.result!, "id") == wfRev)
 
-        let change = s.ok(.putRevision(id: wfRev, body: body(#"{"phase":"commit"}"#)), now: 3_000)
+        #expect(s.failure(.putRevision(id: wfRev, body: body(#"{"phase":"commit"}"#)))?.field == "blob_id", "PUT replaces: blob_id is required")
+        let change = s.ok(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(wfBlob)","phase":"commit"}"#)), now: 3_000)
         #expect(change.events == [json(#"{"type":"revision_phase_changed","revision_id":"\#(wfRev)","blob_id":"\#(wfBlob)","organization_id":"\#(orgA)","phase":"commit","previous_phase":"draft"}"#)])
         #expect(!change.accessReduced)
         #expect(s.revision(wfRev)?.phase == .commit)
-        #expect(s.revision(wfRev)?.blobID == wfBlob, "absent blob_id keeps the blob")
+        #expect(s.revision(wfRev)?.blobID == wfBlob)
     }
 
     @Test func moveToAnotherBlob() {
         var s = world()
-        let change = s.ok(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(blobInB)"}"#)))
+        let change = s.ok(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(blobInB)","phase":"draft"}"#)))
         #expect(change.events.isEmpty, "a move without a phase change has no catalog event")
         #expect(change.accessReduced)
         #expect(s.revision(wfRev)?.blobID == blobInB)
@@ -165,7 +170,7 @@ import Testing
         #expect(s.failure(.putRevision(id: "r", body: body(#"{"blob_id":"\#(wfBlob)","phase":"final"}"#)))?.field == "phase")
         #expect(s.failure(.putRevision(id: "r", body: body(#"{"blob_id":true,"phase":"draft"}"#)))?.field == "blob_id")
         #expect(s.failure(.putRevision(id: "r", body: body(#"{"blob_id":"\#(wfBlob)","phase":3}"#)))?.field == "phase")
-        #expect(s.failure(.putRevision(id: wfRev, body: body(#"{"phase":"nope"}"#)))?.field == "phase")
+        #expect(s.failure(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(wfBlob)","phase":"nope"}"#)))?.field == "phase")
         #expect(s.failure(.deleteRevision(id: "?"))?.field == "id")
     }
 
@@ -174,7 +179,7 @@ import Testing
         let error = s.failure(.putRevision(id: "r", body: body(#"{"blob_id":"ghost","phase":"draft"}"#)))
         #expect(error?.kind == .notFound)
         #expect(error?.field == "blob_id")
-        #expect(s.failure(.putRevision(id: wfRev, body: body(#"{"blob_id":"ghost"}"#)))?.kind == .notFound)
+        #expect(s.failure(.putRevision(id: wfRev, body: body(#"{"blob_id":"ghost","phase":"draft"}"#)))?.kind == .notFound)
     }
 
     @Test func delete() {

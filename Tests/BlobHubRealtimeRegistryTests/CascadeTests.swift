@@ -100,10 +100,10 @@ import Testing
         #expect(!s.ok(.putBlobMember(blobID: "nb", userID: "y", body: body(#"{"role":"write"}"#))).accessReduced)
         #expect(!s.ok(.putRevision(id: "nr", body: body(#"{"blob_id":"nb","phase":"draft"}"#))).accessReduced)
         #expect(!s.ok(.createAPIKey(body: keyBody(target: "blobs", targetID: "nb"), keyID: "key_n", secret: "n")).accessReduced)
-        #expect(!s.ok(.putBlob(id: "nb", body: body(#"{"organization_id":"new-org","visibility":"public"}"#))).accessReduced)
-        #expect(!s.ok(.putRevision(id: "nr", body: body(#"{"phase":"commit"}"#))).accessReduced)
+        #expect(!s.ok(.putBlob(id: "nb", body: body(#"{"organization_id":"new-org","type":"workflow","visibility":"public"}"#))).accessReduced)
+        #expect(!s.ok(.putRevision(id: "nr", body: body(#"{"blob_id":"nb","phase":"commit"}"#))).accessReduced)
         // Losses.
-        #expect(s.ok(.putBlob(id: "nb", body: body(#"{"organization_id":"new-org","visibility":"private"}"#))).accessReduced)
+        #expect(s.ok(.putBlob(id: "nb", body: body(#"{"organization_id":"new-org","type":"workflow","visibility":"private"}"#))).accessReduced)
         #expect(s.ok(.deleteBlobMember(blobID: "nb", userID: "y")).accessReduced)
         #expect(s.ok(.deleteOrganizationMember(organizationID: "new-org", userID: "x")).accessReduced)
         #expect(s.ok(.revokeAPIKey(id: "key_n")).accessReduced)

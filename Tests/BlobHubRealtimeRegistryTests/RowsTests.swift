@@ -41,7 +41,7 @@ struct SplitMix64: RandomNumberGenerator {
         run(.putBlobMember(blobID: wfBlob, userID: "dave", body: body(#"{"role":"read"}"#)))
         run(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(wfBlob)","phase":"draft"}"#)))
         run(.createAPIKey(body: body(#"{"user_id":"alice","target":"blobs","target_id":"\#(wfBlob)","role":"read","description":"d","expires_at":99}"#), keyID: "key_1", secret: "sec1"))
-        run(.putRevision(id: wfRev, body: body(#"{"phase":"commit"}"#)), 2)
+        run(.putRevision(id: wfRev, body: body(#"{"blob_id":"\#(wfBlob)","phase":"commit"}"#)), 2)
         run(.putBlob(id: "tmp", body: body(#"{"organization_id":"\#(orgB)","type":"onnx","visibility":"public"}"#)))
         run(.deleteBlob(id: "tmp"))
 

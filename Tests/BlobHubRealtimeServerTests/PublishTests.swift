@@ -45,6 +45,11 @@ import Testing
                 (#"[{"type":"x","session_id":"s"}]"#, 0, "revision_id"),
                 (#"[{"type":"x"}]"#, 0, "event"),
                 (#"[{"type":"x","user_id":"u","created_at":"yesterday"}]"#, 0, "created_at"),
+                // Beyond 2^53-1 (schemathesis found 28191446168948465664 answered as a valid number).
+                (#"[{"type":"x","user_id":"u","created_at":9007199254740992}]"#, 0, "created_at"),
+                (#"[{"type":"x","user_id":"u","created_at":28191446168948465664}]"#, 0, "created_at"),
+                (#"[{"type":"x","user_id":"u","created_at":1.5}]"#, 0, "created_at"),
+                (#"[{"type":"x","user_id":null,"blob_id":null}]"#, 0, "event"),
                 (#"[{"type":"x","user_id":"u","id":5}]"#, 0, "id"),
                 (#"[{"type":"x","user_id":"bad id!"}]"#, 0, "user_id"),
                 (#"[{"type":"execution_started","revision_id":"r","session_id":"s"}]"#, 0, "type"),

@@ -121,6 +121,56 @@ import Testing
         }
     }
 
+    /// Found by schemathesis (issue 16): HTTP clients percent-encode `:` in a path segment.
+    @Test func pathIDsArePercentDecoded() async throws {
+        try await withPlatform(seed: false) { (server: TestServerHandle) async throws in
+            let created = try await server.admin("PUT", "/organizations/org%3A1", #"{"name":"colon"}"#)
+            #expect(created.status == 200)
+            #expect(created.bodyJSON?["id"] as? String == "org:1")
+            #expect(try await server.admin("PUT", "/organizations/org:1/members/u%2E1", #"{"role":"read"}"#).bodyJSON?["user_id"] as? String == "u.1")
+            #expect(try await server.admin("PUT", "/blobs/b%3Ax", #"{"organization_id":"org:1","type":"workflow","visibility":"private"}"#).status == 200)
+            #expect(try await server.admin("PUT", "/revisions/r%3Ax", #"{"blob_id":"b:x","phase":"draft"}"#).bodyJSON?["id"] as? String == "r:x")
+            #expect(try await server.admin("DELETE", "/revisions/r%3Ax").status == 204)
+            #expect(try await server.admin("PUT", "/revisions/r2", #"{"blob_id":"b:x","phase":"draft"}"#).status == 200)
+            #expect(try await server.admin("DELETE", "/organizations/org%3a1").status == 204)
+            // Gone: its blob went with it, so a revision under it has no parent.
+            #expect(try await server.admin("PUT", "/revisions/r3", #"{"blob_id":"b:x","phase":"draft"}"#).status == 404)
+            // Validated after decoding: an encoded "/" or space is still not an id; broken escapes stay invalid.
+            for path in ["/organizations/a%2Fb", "/organizations/a%20b", "/organizations/a%zz", "/organizations/%"] {
+                let response = try await server.admin("PUT", path, "{}")
+                #expect(response.status == 400, "\(path)")
+                #expect((response.bodyJSON?["error"] as? [String: Any])?["field"] as? String == "id", "\(path)")
+            }
+        }
+    }
+
+    /// JSON Schema (and many encoders) treat an integral number such as 464.0 as an integer.
+    @Test func integralNumbersAreIntegers() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let minted = try await server.admin("POST", "/tokens", #"{"user_id":"\#(Fixture.user)","ttl_seconds":464.0}"#)
+            #expect(minted.status == 200)
+            let expiresAt = try #require(minted.bodyJSON?["expires_at"] as? Int)
+            #expect(abs(expiresAt - Int(Date().timeIntervalSince1970 * 1000) - 464_000) < 5000)
+            #expect(try await server.admin("POST", "/tokens", #"{"user_id":"\#(Fixture.user)","ttl_seconds":4.64e2}"#).status == 200)
+            #expect(try await server.admin("POST", "/tokens", #"{"user_id":"\#(Fixture.user)","ttl_seconds":464.5}"#).status == 400)
+        }
+    }
+
+    /// An expiry already past is stored (the registry mirrors the platform): listed, never authenticating.
+    @Test func apiKeyCreatedAlreadyExpiredNeverAuthenticates() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let created = try await server.admin("POST", "/api-keys", #"{"user_id":"\#(Fixture.user)","target":"orgs","target_id":"\#(Fixture.org)","role":"read","expires_at":0}"#)
+            #expect(created.status == 201)
+            #expect(created.bodyJSON?["expires_at"] as? Int == 0)
+            let secret = try #require(created.bodyJSON?["key"] as? String)
+            let (_, refused) = try await TestWebSocket.handshake(port: server.port, headers: [("X-API-Key", secret)])
+            #expect(refused.status == 401)
+            let listed = try await server.admin("GET", "/api-keys?target=orgs&target_id=\(Fixture.org)")
+            #expect((listed.bodyJSON?["api_keys"] as? [[String: Any]])?.count == 1)
+            #expect(try await server.admin("POST", "/api-keys", #"{"user_id":"\#(Fixture.user)","target":"orgs","target_id":"\#(Fixture.org)","role":"read","expires_at":-1}"#).status == 400)
+        }
+    }
+
     @Test func devTokensNeedAJWTSecret() async throws {
         try await withPlatform({ $0.jwtSecret = nil }, seed: false) { (server: TestServerHandle) async throws in
             #expect(try await server.admin("POST", "/tokens", #"{"user_id":"u"}"#).status == 404)

@@ -67,9 +67,49 @@ extension JSONValue {
     }
 }
 
-enum JSONNumberText {
-    /// Parses an integer literal made of an optional `-` and decimal digits only.
+public enum JSONNumberText {
+    /// 2^53 - 1: the largest integer every JSON consumer (JavaScript included) reads exactly; the bound of
+    /// epoch-millisecond fields, so a published time means the same thing in every client.
+    public static let maxSafeInteger: Int64 = 9_007_199_254_740_991
+
+    /// The integer a JSON number denotes, if it is integral and fits: `464`, and also `464.0` or `4.64e2`
+    /// (JSON Schema and most encoders treat an integral number as an integer).
     static func int64(_ text: String) -> Int64? {
+        if let value = plainInt64(text) { return value }
+        guard let digits = integralDigits(text) else { return nil }
+        return plainInt64(digits)
+    }
+
+    /// `text` (a JSON number with a fraction or exponent) as an integer literal, when it is integral.
+    private static func integralDigits(_ text: String) -> String? {
+        var body = Substring(text)
+        let negative = body.first == "-"
+        if negative { body = body.dropFirst() }
+        let mantissa: Substring, exponent: Int
+        if let e = body.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            // Beyond ±400 no Int64 is left either way (and no huge strings get built).
+            guard let exp = Int(body[body.index(after: e)...]), abs(exp) <= 400 else { return nil }
+            mantissa = body[..<e]
+            exponent = exp
+        } else {
+            mantissa = body
+            exponent = 0
+        }
+        let parts = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isASCIIDigit) else { return nil }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard fraction.allSatisfy(\.isASCIIDigit), parts.count == 1 || !fraction.isEmpty else { return nil }
+        let allDigits = String(whole) + String(fraction)
+        let point = whole.count + exponent  // position of the decimal point in allDigits
+        if point <= 0 { return allDigits.allSatisfy { $0 == "0" } ? "0" : nil }
+        if point >= allDigits.count { return (negative ? "-" : "") + allDigits + String(repeating: "0", count: point - allDigits.count) }
+        let cut = allDigits.index(allDigits.startIndex, offsetBy: point)
+        guard allDigits[cut...].allSatisfy({ $0 == "0" }) else { return nil }
+        return (negative ? "-" : "") + allDigits[..<cut]
+    }
+
+    /// Parses an integer literal made of an optional `-` and decimal digits only.
+    private static func plainInt64(_ text: String) -> Int64? {
         var utf8 = text.utf8.makeIterator()
         var negative = false
         guard var c = utf8.next() else { return nil }
@@ -93,6 +133,10 @@ enum JSONNumberText {
         let (r, o) = Int64(0).subtractingReportingOverflow(acc)
         return o ? nil : r
     }
+}
+
+private extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
 
 extension JSONValue: CustomStringConvertible {

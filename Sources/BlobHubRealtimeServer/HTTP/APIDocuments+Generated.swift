@@ -9,8 +9,10 @@ info:
   version: "1"
   summary: Publish events, manage the registry, probe and scrape a BlobHub Realtime node.
   description: |
-    The HTTP side of BlobHub Realtime. The WebSocket API at `/v1` is described in `asyncapi.yaml`
-    (served at `/asyncapi.yaml`) and in `docs/protocol.md`.
+    The HTTP side of BlobHub Realtime. The WebSocket API at `/v1` (also `/v1/`) is described in
+    `asyncapi.yaml` (served at `/asyncapi.yaml`) and in `docs/protocol.md`, not here: its GET is an
+    upgrade handshake (101; 401 with `WWW-Authenticate: Bearer`, 403 for an Origin not allowed, 503
+    when the node is full or draining, 426 for a plain GET), which an OpenAPI operation cannot describe.
 
     Every HTTP error has the body `{"error":{"code":<http status>,"message":"<text>"}}`; publish and
     registry rejections add `field` (and `index` for an event of a batch).
@@ -51,6 +53,7 @@ components:
     EpochMs:
       type: integer
       minimum: 0
+      maximum: 9007199254740991
       description: Milliseconds since 1970-01-01T00:00:00Z.
     Error:
       type: object
@@ -88,13 +91,12 @@ components:
         Every other member is kept as published. At most 256 KiB once serialized.
         `execution_started` and `execution_ended` are derived by the server and cannot be published.
       required: [type]
-      dependentRequired:
-        session_id: [revision_id]
+      # At least one routing id that is not null (null counts as absent).
       anyOf:
-        - required: [revision_id]
-        - required: [blob_id]
-        - required: [organization_id]
-        - required: [user_id]
+        - { required: [revision_id], properties: { revision_id: { type: string } } }
+        - { required: [blob_id], properties: { blob_id: { type: string } } }
+        - { required: [organization_id], properties: { organization_id: { type: string } } }
+        - { required: [user_id], properties: { user_id: { type: string } } }
       properties:
         type:
           type: string
@@ -117,7 +119,9 @@ components:
         properties:
           session_id: { type: string }
       then:
+        required: [revision_id]
         properties:
+          revision_id: { type: string }
           execution_id:
             $ref: "#/components/schemas/OptionalId"
       else:
@@ -181,6 +185,7 @@ components:
         updated_at: { $ref: "#/components/schemas/EpochMs" }
     BlobBody:
       type: object
+      description: The blob's whole state; a PUT on an existing blob replaces it (every field is required).
       required: [organization_id, type, visibility]
       properties:
         organization_id: { $ref: "#/components/schemas/Id" }
@@ -198,6 +203,7 @@ components:
         updated_at: { $ref: "#/components/schemas/EpochMs" }
     RevisionBody:
       type: object
+      description: The revision's whole state; a PUT on an existing revision replaces it (both fields are required).
       required: [blob_id, phase]
       properties:
         blob_id: { $ref: "#/components/schemas/Id" }
@@ -222,7 +228,11 @@ components:
         description: { type: [string, "null"], maxLength: 256 }
         expires_at:
           type: [integer, "null"]
-          description: Epoch milliseconds, in the future; null or absent never expires.
+          minimum: 0
+          maximum: 9007199254740991
+          description: |
+            Epoch milliseconds; null or absent never expires. A time already past stores an expired key
+            (the registry mirrors the platform's keys): it is listed, and it never authenticates.
     APIKey:
       type: object
       required: [id, user_id, target, target_id, role, description, expires_at, created_at]
@@ -375,7 +385,9 @@ paths:
       summary: Publish one event or a batch of up to 1,000
       description: |
         Answers 202 only once the events are durable in the store. A batch is all-or-nothing: any
-        invalid event rejects the whole request with 400 naming its `index` and `field`.
+        invalid event rejects the whole request with 400 naming its `index` and `field`. The size
+        limits (at most 1,000 events per request, 256 KiB per event, 32 MiB per body) are answered 413,
+        like every size limit of the server, so they are stated here rather than as `maxItems`.
       security:
         - publisherKey: []
         - adminKey: []
@@ -388,7 +400,6 @@ paths:
                 - $ref: "#/components/schemas/Event"
                 - type: array
                   minItems: 1
-                  maxItems: 1000
                   items: { $ref: "#/components/schemas/Event" }
             examples:
               single:
@@ -672,24 +683,6 @@ paths:
             application/json:
               schema: { $ref: "#/components/schemas/Stats" }
         "401": { $ref: "#/components/responses/Unauthorized" }
-  /v1:
-    get:
-      tags: [operations]
-      operationId: webSocket
-      summary: The WebSocket endpoint (see asyncapi.yaml)
-      description: |
-        Only a WebSocket upgrade is served here (`/v1/` too); the credential is checked in the
-        upgrade request (401 with `WWW-Authenticate: Bearer`; 403 for an Origin not allowed; 503
-        when the node is full or draining). A plain GET is answered 426.
-      security: []
-      responses:
-        "101":
-          description: Switching to the WebSocket protocol.
-        "426":
-          description: Not a WebSocket upgrade.
-          content:
-            application/json:
-              schema: { $ref: "#/components/schemas/Error" }
   /healthz:
     get:
       tags: [operations]

@@ -32,17 +32,17 @@ enum AdminRoutes {
             }
         }
 
-        put("organizations/:org_id") { .putOrganization(id: $0.get("org_id")!, body: $1) }
-        delete("organizations/:org_id") { .deleteOrganization(id: $0.get("org_id")!) }
-        put("organizations/:org_id/members/:user_id") { .putOrganizationMember(organizationID: $0.get("org_id")!, userID: $0.get("user_id")!, body: $1) }
-        delete("organizations/:org_id/members/:user_id") { .deleteOrganizationMember(organizationID: $0.get("org_id")!, userID: $0.get("user_id")!) }
-        put("blobs/:blob_id") { .putBlob(id: $0.get("blob_id")!, body: $1) }
-        delete("blobs/:blob_id") { .deleteBlob(id: $0.get("blob_id")!) }
-        put("blobs/:blob_id/members/:user_id") { .putBlobMember(blobID: $0.get("blob_id")!, userID: $0.get("user_id")!, body: $1) }
-        delete("blobs/:blob_id/members/:user_id") { .deleteBlobMember(blobID: $0.get("blob_id")!, userID: $0.get("user_id")!) }
-        put("revisions/:revision_id") { .putRevision(id: $0.get("revision_id")!, body: $1) }
-        delete("revisions/:revision_id") { .deleteRevision(id: $0.get("revision_id")!) }
-        delete("api-keys/:key_id") { .revokeAPIKey(id: $0.get("key_id")!) }
+        put("organizations/:org_id") { .putOrganization(id: $0.pathID("org_id"), body: $1) }
+        delete("organizations/:org_id") { .deleteOrganization(id: $0.pathID("org_id")) }
+        put("organizations/:org_id/members/:user_id") { .putOrganizationMember(organizationID: $0.pathID("org_id"), userID: $0.pathID("user_id"), body: $1) }
+        delete("organizations/:org_id/members/:user_id") { .deleteOrganizationMember(organizationID: $0.pathID("org_id"), userID: $0.pathID("user_id")) }
+        put("blobs/:blob_id") { .putBlob(id: $0.pathID("blob_id"), body: $1) }
+        delete("blobs/:blob_id") { .deleteBlob(id: $0.pathID("blob_id")) }
+        put("blobs/:blob_id/members/:user_id") { .putBlobMember(blobID: $0.pathID("blob_id"), userID: $0.pathID("user_id"), body: $1) }
+        delete("blobs/:blob_id/members/:user_id") { .deleteBlobMember(blobID: $0.pathID("blob_id"), userID: $0.pathID("user_id")) }
+        put("revisions/:revision_id") { .putRevision(id: $0.pathID("revision_id"), body: $1) }
+        delete("revisions/:revision_id") { .deleteRevision(id: $0.pathID("revision_id")) }
+        delete("api-keys/:key_id") { .revokeAPIKey(id: $0.pathID("key_id")) }
 
         group.post("api-keys") { request, _ in
             let body = try await jsonBody(request)
@@ -133,5 +133,14 @@ struct AdminKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard keys.accepts(request) else { return BearerKeys.unauthorized() }
         return try await next(request, context)
+    }
+}
+
+extension Parameters {
+    /// A path parameter percent-decoded (clients may encode `:` or `.` in a segment), validated by the
+    /// command after decoding; undecodable text is kept as sent, so validation rejects it.
+    func pathID(_ name: String) -> String {
+        let raw = get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 }

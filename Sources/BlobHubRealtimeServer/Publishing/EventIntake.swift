@@ -98,7 +98,9 @@ struct EventIntake {
             createdAt = nowMs
             object["created_at"] = .number(String(nowMs))
         case .some(let given):
-            guard let ms = given.int64Value, ms >= 0 else { throw reject("created_at", "must be a non-negative integer (epoch ms)") }
+            guard let ms = given.int64Value, (0...JSONNumberText.maxSafeInteger).contains(ms) else {
+                throw reject("created_at", "must be an integer from 0 to 2^53-1 (epoch ms)")
+            }
             createdAt = ms
         }
 
