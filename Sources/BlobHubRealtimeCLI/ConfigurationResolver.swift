@@ -98,6 +98,13 @@ public enum ConfigurationResolver {
             guard values.allSatisfy({ !$0.isEmpty }) else { throw Invalid(reason: "origin must not be empty") }
             config.allowedOrigins = values
         },
+        Setting(flag: "trusted-proxy", repeatable: true) { config, values in
+            do {
+                config.trustedProxies = try TrustedProxies(values)
+            } catch {
+                throw Invalid(reason: "\(error)")
+            }
+        },
         string("tls-cert") { $0.tlsCertPath = $1 },
         string("tls-key") { $0.tlsKeyPath = $1 },
         Setting(flag: "log-level") { config, values in

@@ -39,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Required token audience (aud).") var jwtAudience: String?
     @Option(help: "Clock leeway for token time checks. (default: 30s)") var jwtLeeway: String?
     @Option(help: "Origin allowed to open WebSockets; repeatable. Unset: any origin. The variable takes a comma-separated list.") var allowedOrigin: [String] = []
+    @Option(help: "Proxy (IP or CIDR) whose X-Forwarded-For names the client in logs; repeatable. The variable takes a comma-separated list.") var trustedProxy: [String] = []
     @Option(help: "TLS certificate chain (PEM); with --tls-key serves https and wss.") var tlsCert: String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. (default: info)") var logLevel: String?
@@ -60,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         var values: [String: [String]] = [:]
         for (flag, value) in single { if let value { values[flag] = [value] } }
         if !allowedOrigin.isEmpty { values["allowed-origin"] = allowedOrigin }
+        if !trustedProxy.isEmpty { values["trusted-proxy"] = trustedProxy }
         return values
     }
 

@@ -43,6 +43,7 @@ import Testing
             "BLOBHUB_REALTIME_JWT_SECRET": "s", "BLOBHUB_REALTIME_JWT_PUBLIC_KEY": "/k.pem",
             "BLOBHUB_REALTIME_JWT_ISSUER": "iss", "BLOBHUB_REALTIME_JWT_AUDIENCE": "aud", "BLOBHUB_REALTIME_JWT_LEEWAY": "0s",
             "BLOBHUB_REALTIME_ALLOWED_ORIGIN": "https://a.example, https://b.example",
+            "BLOBHUB_REALTIME_TRUSTED_PROXY": "10.0.0.0/8, ::1",
             "BLOBHUB_REALTIME_TLS_CERT": "/c.pem", "BLOBHUB_REALTIME_TLS_KEY": "/k.pem",
             "BLOBHUB_REALTIME_LOG_LEVEL": "debug", "BLOBHUB_REALTIME_LOG_FORMAT": "json",
         ]
@@ -56,6 +57,7 @@ import Testing
         #expect(c.adminKey == "admin" && c.publisherKey == "pub")
         #expect(c.jwtSecret == "s" && c.jwtPublicKeyPath == "/k.pem" && c.jwtIssuer == "iss" && c.jwtAudience == "aud" && c.jwtLeeway == .zero)
         #expect(c.allowedOrigins == ["https://a.example", "https://b.example"])
+        #expect(c.trustedProxies == (try TrustedProxies(["10.0.0.0/8", "::1"])))
         #expect(c.tlsCertPath == "/c.pem" && c.tlsKeyPath == "/k.pem")
         #expect(c.logLevel == .debug && c.logFormat == .json)
         // Every setting the resolver knows was covered above.
@@ -101,6 +103,9 @@ import Testing
             (["ping-interval": ["5s"], "ping-timeout": ["10s"]], [:], "--ping-timeout"),
             (["host": [""]], [:], "--host"),
             (["event-loops": ["0"]], [:], "--event-loops"),
+            (["trusted-proxy": ["10.0.0.0/33"]], [:], "--trusted-proxy"),
+            (["trusted-proxy": ["proxy.internal"]], [:], "--trusted-proxy"),
+            ([:], ["BLOBHUB_REALTIME_TRUSTED_PROXY": "10.0.0.1, 300.1.1.1"], "BLOBHUB_REALTIME_TRUSTED_PROXY"),
         ]
         for (flags, environment, expected) in cases {
             #expect(throws: ConfigurationResolver.Failure.self, "\(flags) \(environment)") {

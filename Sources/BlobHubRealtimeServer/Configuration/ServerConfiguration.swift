@@ -43,6 +43,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Origins allowed to open WebSockets; empty means any origin.
     public var allowedOrigins: [String] = []
 
+    /// Proxies whose `X-Forwarded-For` names the client in the connection logs (`client_address`).
+    public var trustedProxies: TrustedProxies = .none
+
     public var tlsCertPath: String? = nil
     public var tlsKeyPath: String? = nil
 

@@ -79,7 +79,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         var isBatch: Bool
     }
 
-    init(services: ConnectionServices, principal: Principal, connectionID: String) {
+    init(services: ConnectionServices, principal: Principal, connectionID: String, clientAddress: String?) {
         self.services = services
         self.sendQueueLimit = services.configuration.sendQueueLimit
         self.session = ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings)
@@ -87,6 +87,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         self.rateLimiter = RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateLimitBurst, now: NIODeadline.now().uptimeNanoseconds)
         var logger = services.logger
         logger[metadataKey: "connection_id"] = .string(connectionID)
+        if let clientAddress { logger[metadataKey: "client_address"] = .string(clientAddress) }
         self.logger = logger
     }
 

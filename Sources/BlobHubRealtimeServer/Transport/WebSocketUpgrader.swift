@@ -55,7 +55,11 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
             guard case .success(let client) = decision.value else { throw Refused() }
             decision.value = nil
             let maxFrame = max(services.configuration.maxMessageBytes, 125)
-            let handler = WebSocketConnectionHandler(services: services, principal: client.principal, connectionID: connectionID)
+            let clientAddress = services.configuration.trustedProxies.clientAddress(
+                peer: channel.remoteAddress?.ipAddress,
+                forwardedFor: upgradeRequest.headers["X-Forwarded-For"]
+            )
+            let handler = WebSocketConnectionHandler(services: services, principal: client.principal, connectionID: connectionID, clientAddress: clientAddress)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrame)))
             try channel.pipeline.syncOperations.addHandler(handler)
             return .webSocket
