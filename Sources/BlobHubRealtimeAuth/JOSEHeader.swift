@@ -6,17 +6,20 @@ struct JOSEHeader: Decodable {
     var alg: String
     /// `typ`: a refresh token announced in the header is rejected.
     var typ: String?
+    /// `kid`: picks the key among several of the algorithm (JWKS rotation).
+    var kid: String?
     /// Whether `crit` is present: no JWS extension is understood here, so such a token is rejected (RFC 7515 §4.1.11).
     var hasCriticalExtensions: Bool
 
     private enum CodingKeys: String, CodingKey {
-        case alg, typ, crit
+        case alg, typ, kid, crit
     }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.alg = try container.decode(String.self, forKey: .alg)
         self.typ = try container.decodeIfPresent(String.self, forKey: .typ)
+        self.kid = try container.decodeIfPresent(String.self, forKey: .kid)
         self.hasCriticalExtensions = container.contains(.crit)
     }
 

@@ -5,8 +5,14 @@ public struct JWTVerifierConfiguration: Sendable {
 
     /// `--jwt-secret`: enables HS256.
     public var hmacSecret: String?
-    /// The contents of `--jwt-public-key`: an RSA (RS256) or EC P-256 (ES256) public key in PEM.
-    public var publicKeyPEM: String?
+    /// The contents of every `--jwt-public-key`: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)
+    /// public keys in PEM. Several at once serve a rotation (old and new key side by side).
+    public var publicKeyPEMs: [String]
+    /// JWKS sources are configured (`--jwt-jwks-url`); their keys are installed into the verifier's
+    /// ``KeyRing`` by whoever fetches them.
+    public var hasKeySources: Bool
+    /// How long a JWKS key stays usable after its document stopped listing it.
+    public var keyGrace: Duration
     /// `--jwt-issuer`: when set, `iss` must equal it.
     public var issuer: String?
     /// `--jwt-audience`: when set, `aud` (a string or an array of strings) must contain it.
@@ -17,12 +23,17 @@ public struct JWTVerifierConfiguration: Sendable {
     public init(
         hmacSecret: String? = nil,
         publicKeyPEM: String? = nil,
+        publicKeyPEMs: [String] = [],
+        hasKeySources: Bool = false,
+        keyGrace: Duration = .seconds(600),
         issuer: String? = nil,
         audience: String? = nil,
         leeway: Duration = .seconds(30)
     ) {
         self.hmacSecret = hmacSecret
-        self.publicKeyPEM = publicKeyPEM
+        self.publicKeyPEMs = (publicKeyPEM.map { [$0] } ?? []) + publicKeyPEMs
+        self.hasKeySources = hasKeySources
+        self.keyGrace = keyGrace
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway

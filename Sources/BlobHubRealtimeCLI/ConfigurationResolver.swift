@@ -86,7 +86,19 @@ public enum ConfigurationResolver {
         string("admin-key") { $0.adminKey = $1 },
         string("publisher-key") { $0.publisherKey = $1 },
         string("jwt-secret") { $0.jwtSecret = $1 },
-        string("jwt-public-key") { $0.jwtPublicKeyPath = $1 },
+        Setting(flag: "jwt-public-key", repeatable: true) { config, values in
+            guard values.allSatisfy({ !$0.isEmpty }) else { throw Invalid(reason: "path must not be empty") }
+            config.jwtPublicKeyPaths = values
+        },
+        Setting(flag: "jwt-jwks-url", repeatable: true) { config, values in
+            guard values.allSatisfy({ !$0.isEmpty }) else { throw Invalid(reason: "must not be empty") }
+            for value in values where value.contains("://") && !(value.hasPrefix("http://") || value.hasPrefix("https://")) {
+                throw Invalid(reason: "'\(value)' is neither an http(s) URL nor a file path")
+            }
+            config.jwtJWKSSources = values
+        },
+        duration("jwt-jwks-refresh") { $0.jwtJWKSRefresh = $1 },
+        duration("jwt-jwks-grace") { $0.jwtJWKSGrace = $1 },
         string("jwt-issuer") { $0.jwtIssuer = $1 },
         string("jwt-audience") { $0.jwtAudience = $1 },
         Setting(flag: "jwt-leeway") { config, values in

@@ -34,7 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bearer key of the admin (registry) API; unset: the API answers 401.") var adminKey: String?
     @Option(help: "Bearer key of the publish API; unset: only the admin key may publish.") var publisherKey: String?
     @Option(help: "HS256 secret for access tokens (at least 32 bytes).") var jwtSecret: String?
-    @Option(help: "PEM file with an RSA (RS256) or EC P-256 (ES256) public key for access tokens.") var jwtPublicKey: String?
+    @Option(help: "PEM file with an RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA) public key for access tokens; repeatable (rotation).") var jwtPublicKey: [String] = []
+    @Option(help: "JWKS document of the identity provider (https URL, http URL or file path); repeatable. Fetched at start, every --jwt-jwks-refresh and on an unknown kid.") var jwtJwksUrl: [String] = []
+    @Option(help: "How often JWKS documents are fetched again. (default: 5m)") var jwtJwksRefresh: String?
+    @Option(help: "How long a key stays usable after its JWKS document stopped listing it. (default: 10m)") var jwtJwksGrace: String?
     @Option(help: "Required token issuer (iss).") var jwtIssuer: String?
     @Option(help: "Required token audience (aud).") var jwtAudience: String?
     @Option(help: "Clock leeway for token time checks. (default: 30s)") var jwtLeeway: String?
@@ -54,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("send-queue-limit", sendQueueLimit), ("event-loops", eventLoops), ("init-timeout", initTimeout), ("ping-interval", pingInterval),
             ("ping-timeout", pingTimeout), ("drain-timeout", drainTimeout), ("retention", retention),
             ("retention-events", retentionEvents), ("max-replay-events", maxReplayEvents), ("admin-key", adminKey),
-            ("publisher-key", publisherKey), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey),
+            ("publisher-key", publisherKey), ("jwt-secret", jwtSecret), ("jwt-jwks-refresh", jwtJwksRefresh), ("jwt-jwks-grace", jwtJwksGrace),
             ("jwt-issuer", jwtIssuer), ("jwt-audience", jwtAudience), ("jwt-leeway", jwtLeeway), ("tls-cert", tlsCert),
             ("tls-key", tlsKey), ("log-level", logLevel), ("log-format", logFormat),
         ]
@@ -62,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         for (flag, value) in single { if let value { values[flag] = [value] } }
         if !allowedOrigin.isEmpty { values["allowed-origin"] = allowedOrigin }
         if !trustedProxy.isEmpty { values["trusted-proxy"] = trustedProxy }
+        if !jwtPublicKey.isEmpty { values["jwt-public-key"] = jwtPublicKey }
+        if !jwtJwksUrl.isEmpty { values["jwt-jwks-url"] = jwtJwksUrl }
         return values
     }
 

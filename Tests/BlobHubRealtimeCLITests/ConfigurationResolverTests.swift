@@ -44,6 +44,8 @@ import Testing
             "BLOBHUB_REALTIME_JWT_ISSUER": "iss", "BLOBHUB_REALTIME_JWT_AUDIENCE": "aud", "BLOBHUB_REALTIME_JWT_LEEWAY": "0s",
             "BLOBHUB_REALTIME_ALLOWED_ORIGIN": "https://a.example, https://b.example",
             "BLOBHUB_REALTIME_TRUSTED_PROXY": "10.0.0.0/8, ::1",
+            "BLOBHUB_REALTIME_JWT_JWKS_URL": "https://idp.example/jwks.json, /etc/jwks.json",
+            "BLOBHUB_REALTIME_JWT_JWKS_REFRESH": "2m", "BLOBHUB_REALTIME_JWT_JWKS_GRACE": "20m",
             "BLOBHUB_REALTIME_TLS_CERT": "/c.pem", "BLOBHUB_REALTIME_TLS_KEY": "/k.pem",
             "BLOBHUB_REALTIME_LOG_LEVEL": "debug", "BLOBHUB_REALTIME_LOG_FORMAT": "json",
         ]
@@ -58,6 +60,8 @@ import Testing
         #expect(c.jwtSecret == "s" && c.jwtPublicKeyPath == "/k.pem" && c.jwtIssuer == "iss" && c.jwtAudience == "aud" && c.jwtLeeway == .zero)
         #expect(c.allowedOrigins == ["https://a.example", "https://b.example"])
         #expect(c.trustedProxies == (try TrustedProxies(["10.0.0.0/8", "::1"])))
+        #expect(c.jwtJWKSSources == ["https://idp.example/jwks.json", "/etc/jwks.json"])
+        #expect(c.jwtJWKSRefresh == .seconds(120) && c.jwtJWKSGrace == .seconds(1200))
         #expect(c.tlsCertPath == "/c.pem" && c.tlsKeyPath == "/k.pem")
         #expect(c.logLevel == .debug && c.logFormat == .json)
         // Every setting the resolver knows was covered above.

@@ -34,8 +34,23 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var publisherKey: String? = nil
 
     public var jwtSecret: String? = nil
-    /// Path of a PEM file holding an RSA or EC public key (RS256 / ES256).
-    public var jwtPublicKeyPath: String? = nil
+    /// Paths of PEM files, each an RSA, EC P-256 or Ed25519 public key (RS256 / ES256 / EdDSA); several
+    /// serve a rotation.
+    public var jwtPublicKeyPaths: [String] = []
+    /// The first of `jwtPublicKeyPaths` (one key, the common case).
+    public var jwtPublicKeyPath: String? {
+        get { jwtPublicKeyPaths.first }
+        set { jwtPublicKeyPaths = newValue.map { [$0] } ?? [] }
+    }
+    /// JWKS documents (`https://`, `http://` or a file path) whose signature keys verify access tokens.
+    public var jwtJWKSSources: [String] = []
+    /// How often the JWKS documents are fetched again.
+    public var jwtJWKSRefresh: Duration = .seconds(300)
+    /// A key a document stopped listing stays usable this long (tokens signed just before a rotation).
+    public var jwtJWKSGrace: Duration = .seconds(600)
+    /// Least time between two fetches caused by tokens naming an unknown `kid` (a flood of made-up
+    /// kids must not become a flood of requests to the identity provider).
+    public var jwtJWKSMinRefreshInterval: Duration = .seconds(10)
     public var jwtIssuer: String? = nil
     public var jwtAudience: String? = nil
     public var jwtLeeway: Duration = .seconds(30)

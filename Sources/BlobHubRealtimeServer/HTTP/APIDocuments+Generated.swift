@@ -723,7 +723,7 @@ paths:
                 type: object
                 required: [status]
                 properties:
-                  status: { type: string, enum: [draining, store unavailable] }
+                  status: { type: string, enum: [draining, store unavailable, no signing keys] }
   /metrics:
     get:
       tags: [operations]

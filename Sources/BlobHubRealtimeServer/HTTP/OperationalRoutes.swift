@@ -1,3 +1,4 @@
+import BlobHubRealtimeAuth
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeStore
 import Hummingbird
@@ -6,13 +7,15 @@ import NIOCore
 
 /// Health, readiness and the `/v1` plain-GET answer (SPEC §2).
 enum OperationalRoutes {
-    static func add(to router: Router<BasicRequestContext>, nodeState: NodeState, store: any RealtimeStore) {
+    static func add(to router: Router<BasicRequestContext>, nodeState: NodeState, store: any RealtimeStore, keyRing: KeyRing) {
         router.get("/healthz") { _, _ in
             jsonResponse(.ok, #"{"status":"ok"}"#)
         }
         router.get("/readyz") { _, _ in
             if nodeState.isDraining { return jsonResponse(.serviceUnavailable, #"{"status":"draining"}"#) }
             guard await store.isHealthy() else { return jsonResponse(.serviceUnavailable, #"{"status":"store unavailable"}"#) }
+            // --jwt-jwks-url set and no document ever loaded: bearer tokens cannot be checked yet.
+            guard keyRing.isReady else { return jsonResponse(.serviceUnavailable, #"{"status":"no signing keys"}"#) }
             return jsonResponse(.ok, #"{"status":"ready"}"#)
         }
         // A plain GET on the WebSocket endpoint (the router treats "/v1/" as "/v1"): ask for the upgrade.

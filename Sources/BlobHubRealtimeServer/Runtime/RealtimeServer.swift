@@ -61,10 +61,10 @@ public final class RealtimeServer: Sendable {
         let registrySync = RegistrySyncService(registry: registry, connections: connections, logger: logger)
         self.registrySync = registrySync
         store.setRegistryObserver { registrySync.changed() }
-        var publicKeyPEM: String?
-        if let path = configuration.jwtPublicKeyPath {
+        var publicKeyPEMs: [String] = []
+        for path in configuration.jwtPublicKeyPaths {
             do {
-                publicKeyPEM = try String(contentsOfFile: path, encoding: .utf8)
+                publicKeyPEMs.append(try String(contentsOfFile: path, encoding: .utf8))
             } catch {
                 throw ServerStartError("--jwt-public-key: cannot read \(path): \(error.localizedDescription)")
             }
@@ -73,7 +73,9 @@ public final class RealtimeServer: Sendable {
             self.verifier = try await BearerTokenVerifier(
                 configuration: .init(
                     hmacSecret: configuration.jwtSecret,
-                    publicKeyPEM: publicKeyPEM,
+                    publicKeyPEMs: publicKeyPEMs,
+                    hasKeySources: !configuration.jwtJWKSSources.isEmpty,
+                    keyGrace: configuration.jwtJWKSGrace,
                     issuer: configuration.jwtIssuer,
                     audience: configuration.jwtAudience,
                     leeway: configuration.jwtLeeway
@@ -155,7 +157,7 @@ public final class RealtimeServer: Sendable {
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware())
-        OperationalRoutes.add(to: router, nodeState: nodeState, store: store)
+        OperationalRoutes.add(to: router, nodeState: nodeState, store: store, keyRing: verifier.keyRing)
         ConsolePage.add(to: router)
         ClientScriptRoute.add(to: router)
         MetricsRoute.add(to: router, metrics: metrics) { [self] in
@@ -206,6 +208,14 @@ public final class RealtimeServer: Sendable {
             logger: logger
         )
         var all: [any Service] = [retention, registrySync, application, drain]
+        if !configuration.jwtJWKSSources.isEmpty {
+            let refresher = JWKSRefreshService(
+                sources: configuration.jwtJWKSSources, ring: verifier.keyRing, interval: configuration.jwtJWKSRefresh,
+                minimumOnDemandInterval: configuration.jwtJWKSMinRefreshInterval, logger: logger
+            )
+            verifier.keyRing.setRefresher { await refresher.refreshForUnknownKID() }
+            all.insert(refresher, at: 0)
+        }
         if configuration.demo, let secret = configuration.jwtSecret {
             all.append(DemoService(
                 server: self, admin: admin, publisher: publisher, jwtSecret: secret, interval: .seconds(3), logger: logger,

@@ -1,12 +1,21 @@
-"""Authentication lifecycle and the server's close codes: 4001, 4013, 4029, 1009, revocation."""
+"""Authentication lifecycle and the server's close codes: 4001, 4013, 4029, 4008, 1009, 1007, 1002,
+1011 (through a relay: the server never sends it), revocation, and the whole close-code table."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Collection
+from types import TracebackType
 from typing import Any
 
 import pytest
 from conftest import ORG, PUBLISHER_KEY, SESSION_SUBSCRIPTION, USER, Node, bounded, session_event, wait_connected
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from blobhub_realtime import (
     AuthenticationError,
@@ -167,3 +176,231 @@ async def test_message_too_big(node_factory: Any) -> None:
             with pytest.raises(ConnectionClosedError) as closed:
                 await sub.next(5)
             assert closed.value.code == 1009
+
+
+# -- 4008: status/initialize too late ------------------------------------------------------------
+
+
+def record_sockets(client: RealtimeClient, mute: Collection[int] | None = ()) -> list[ClientConnection]:
+    """Records every socket the client opens; the ones numbered in `mute` (1 = the first; None = all)
+    send nothing, so their status/initialize never reaches the server."""
+    opened: list[ClientConnection] = []
+    open_socket = client._open_socket
+
+    async def recording(token: str | None) -> ClientConnection:
+        ws = await open_socket(token)
+        opened.append(ws)
+        if mute is None or len(opened) in mute:
+            async def muted(message: Any, text: bool | None = None) -> None:
+                pass
+
+            ws.send = muted  # type: ignore[method-assign]
+        return ws
+
+    client._open_socket = recording  # type: ignore[method-assign]
+    return opened
+
+
+async def test_4008_on_a_reconnect_backs_off_then_resumes(node_factory: Any) -> None:
+    node: Node = node_factory("--init-timeout", "500ms")
+    async with bounded(20):
+        publisher = Publisher(node.http, key=PUBLISHER_KEY)
+        client = RealtimeClient(node.ws, token=node.mint_token(), **FAST)
+        opened = record_sockets(client, mute={2})  # the first reconnect never sends initialize
+        async with client:
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            acks = await publisher.publish(session_event(0))
+            assert (await sub.next(5)).id == "ev-0"
+            assert client._conn is not None
+            client._conn.abort()  # dropped (1006): the reconnect is the muted socket
+            acks += await publisher.publish([session_event(i) for i in range(1, 4)])
+            received = await collect_ids(sub, {f"ev-{i}" for i in range(1, 4)})
+            assert [(e.id, e.offset) for e in received] == acks[1:]  # no gap, no duplicate
+            await wait_connected(client)
+            assert [ws.close_code for ws in opened[:2]] == [1006, 4008] and len(opened) == 3
+            assert client.last_close is not None and client.last_close[0] == 4008
+            assert client.reconnects == 1 and client.error is None
+            await client.ping()
+
+
+async def test_4008_on_the_first_connection_connect_tries_again(node_factory: Any) -> None:
+    node: Node = node_factory("--init-timeout", "500ms")
+    async with bounded(20):
+        client = RealtimeClient(node.ws, token=node.mint_token(), **FAST)
+        opened = record_sockets(client, mute={1})
+        async with client:  # connect() returns: the second socket initialized in time
+            assert [ws.close_code for ws in opened] == [4008, None]
+            assert client.last_close is not None and client.last_close[0] == 4008
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            acks = await Publisher(node.http, key=PUBLISHER_KEY).publish(session_event(1))
+            event = await sub.next(5)
+            assert (event.id, event.offset) == acks[0]
+
+        # Every time: connect() gives up after 3 connections and raises the 4008.
+        client = RealtimeClient(node.ws, token=node.mint_token(), **FAST)
+        opened = record_sockets(client, mute=None)
+        with pytest.raises(ConnectionLostError) as lost:
+            await client.connect()
+        assert lost.value.code == 4008 and len(opened) == 3
+        await client.close()
+
+        # reconnect=False: no second try.
+        client = RealtimeClient(node.ws, token=node.mint_token(), reconnect=False, **FAST)
+        opened = record_sockets(client, mute=None)
+        with pytest.raises(ConnectionLostError) as lost:
+            await client.connect()
+        assert lost.value.code == 4008 and len(opened) == 1
+        await client.close()
+
+
+# -- 1007 and 1002: bad frames from the client -----------------------------------------------------
+
+
+def text_frame(payload: bytes, *, masked: bool = True) -> bytes:
+    """One raw client-to-server text frame (RFC 6455 5.2); client frames must be masked."""
+    assert len(payload) < 126
+    if not masked:
+        return bytes([0x81, len(payload)]) + payload
+    key = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    pytest.param(text_frame(b"\x7b\xff\xfe\x7d"), 1007, id="1007-invalid-utf8"),
+    pytest.param(text_frame(b"{}", masked=False), 1002, id="1002-unmasked-frame"),
+])
+async def test_bad_frames_stop_the_client(node: Node, frame: bytes, code: int) -> None:
+    async with bounded(15):
+        client = RealtimeClient(node.ws, token=node.mint_token(), **FAST)
+        opened = record_sockets(client)
+        async with client:
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            await client.ping()
+            assert client._conn is not None
+            # Past the websockets library (which would mask and check the frame), straight onto the wire.
+            client._conn.ws.transport.write(frame)
+            with pytest.raises(ConnectionClosedError) as closed:
+                await sub.next(5)
+            assert closed.value.code == code and client.error is closed.value
+            assert client.last_close is not None and client.last_close[0] == code
+            with pytest.raises(ConnectionClosedError):
+                await client.ping()
+            with pytest.raises(ConnectionClosedError):
+                await client.subscribe(**SESSION_SUBSCRIPTION)
+            await asyncio.sleep(0.3)  # several backoff periods (FAST): no reconnect
+            assert len(opened) == 1 and client.reconnects == 0 and not client.connected
+
+
+# -- 1011: internal error --------------------------------------------------------------------------
+
+
+class Relay:
+    """A WebSocket relay in front of a node: passes frames both ways (one upstream connection per
+    client connection) and records the requests each client connection sent. `close_clients(code)`
+    closes the client side with `code`, as the server would; while `hold` is clear, new client
+    connections wait before their upstream connection is opened."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.sent: list[list[dict[str, Any]]] = []
+        self.clients: list[ServerConnection] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self._server: Server | None = None
+        self.ws = ""
+
+    async def __aenter__(self) -> Relay:
+        self._server = await serve(self._relay, "127.0.0.1", 0, ping_interval=None, max_size=None)
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.ws = f"ws://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def close_clients(self, code: int, reason: str) -> None:
+        for downstream in self.clients:
+            await downstream.close(code, reason)
+
+    async def _relay(self, downstream: ServerConnection) -> None:
+        sent: list[dict[str, Any]] = []
+        self.sent.append(sent)
+        self.clients.append(downstream)
+        await self.hold.wait()
+        headers = {"Authorization": downstream.request.headers["Authorization"]} if downstream.request else {}
+        async with connect(self.upstream, additional_headers=headers, ping_interval=None, max_size=None) as upstream:
+
+            async def up() -> None:
+                async for message in downstream:
+                    sent.append(json.loads(message))
+                    await upstream.send(message)
+
+            async def down() -> None:
+                async for message in upstream:
+                    await downstream.send(message)
+
+            tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await task
+
+
+async def test_internal_error_1011_reconnects_and_resumes(node: Node) -> None:
+    async with bounded(20), Relay(node.ws) as relay:
+        publisher = Publisher(node.http, key=PUBLISHER_KEY)
+        async with RealtimeClient(relay.ws, token=node.mint_token(), **FAST) as client:
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            acks = await publisher.publish([session_event(i) for i in range(3)])
+            received = await collect_ids(sub, {f"ev-{i}" for i in range(3)})
+            relay.hold.clear()
+            await relay.close_clients(1011, "internal error")
+            # Published while the client is away: the resume replays them.
+            acks += await publisher.publish([session_event(i) for i in range(3, 6)])
+            relay.hold.set()
+            received += await collect_ids(sub, {f"ev-{i}" for i in range(3, 6)})
+            assert [(e.id, e.offset) for e in received] == acks  # no gap, no duplicate
+            await wait_connected(client)
+            assert client.last_close == (1011, "internal error") and client.reconnects == 1
+            assert client.error is None and len(relay.sent) == 2
+            adds = [m["params"] for m in relay.sent[1] if m.get("method") == "subscription/add"]
+            assert [(a["since"], a.get("epoch")) for a in adds] == [(acks[2][1], sub.epoch)]
+
+
+# -- the close-code table (protocol.md, "Close codes"): what the client does after each ------------
+
+
+async def test_close_code_table() -> None:
+    client = RealtimeClient("ws://127.0.0.1:9/v1", token="not-a-jwt", initial_backoff=0.01, max_backoff=0.5,
+                            flood_backoff=2.0)
+
+    def delays(code: int, attempt: int = 0, samples: int = 200) -> list[float]:
+        decisions = [client._after_close(code, "", attempt) for _ in range(samples)]
+        assert all(isinstance(d, float) for d in decisions), (code, decisions[0])
+        assert client.last_close == (code, "")
+        return [float(d) for d in decisions]  # type: ignore[arg-type]
+
+    for code in (1002, 1003, 1007, 1009):  # client bugs: stop
+        decision = client._after_close(code, "why", 0)
+        assert isinstance(decision, ConnectionClosedError) and decision.code == code, code
+    decision = client._after_close(4001, "", 0)  # no token provider: stop
+    assert isinstance(decision, AuthenticationError) and decision.close_code == 4001
+    for code in (1001, 4013):  # at once, 0-1 s of jitter
+        waits = delays(code)
+        assert all(0 <= d <= 1.0 for d in waits) and max(waits) > 0.5, code
+    assert all(2.0 <= d <= 4.0 for d in delays(4029))  # flood_backoff to twice that
+    for code in (1006, 1011, 4008, 1000):  # full-jitter exponential backoff: 0.01 s doubling up to 0.5 s
+        for attempt in range(8):
+            cap = min(0.5, 0.01 * 2 ** attempt)
+            waits = delays(code, attempt)
+            assert all(0 <= d <= cap for d in waits) and max(waits) > cap / 2, (code, attempt)
+
+    client.reconnect = False  # reconnect=False: every close stops the client
+    for code in (1001, 1011, 4008, 4013, 4029):
+        decision = client._after_close(code, "", 0)
+        assert isinstance(decision, ConnectionClosedError) and decision.code == code, code

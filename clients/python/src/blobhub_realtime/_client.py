@@ -54,6 +54,11 @@ _ANCHOR_SINCE = 2**53 - 1
 _FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009})
 # Close codes after which the client reconnects at once (0-1 s of jitter) and resumes.
 _IMMEDIATE_CLOSE_CODES = frozenset({1001, 4013})
+# Closes of the first connection (before connect() returns) after which connect() tries again with
+# backoff rather than raising: 4008, initialize did not reach the server in time (the protocol says:
+# send initialize right after open, then reconnect).
+_CONNECT_RETRY_CLOSE_CODES = frozenset({4008})
+_CONNECT_ATTEMPTS = 3
 _RESUBSCRIBE_CONCURRENCY = 64
 
 
@@ -262,9 +267,11 @@ class RealtimeClient:
     :class:`AuthenticationError`.
 
     Use it as an async context manager (or call :meth:`connect` and :meth:`close`). The first
-    connection's failure is raised by :meth:`connect`; after that the client reconnects by itself
-    with jittered exponential backoff (1001 and 4013: at once, 4029: after ``flood_backoff``) and
-    resubscribes every subscription with ``since`` and ``epoch``.
+    connection's failure is raised by :meth:`connect` (which only tries again after a 4008 close);
+    after that the client reconnects by itself with jittered exponential backoff (1001 and 4013: at
+    once, 4029: after ``flood_backoff``) and resubscribes every subscription with ``since`` and
+    ``epoch``. Closes for a client bug (1002, 1003, 1007, 1009) stop it with
+    :class:`ConnectionClosedError`.
     """
 
     def __init__(
@@ -354,12 +361,29 @@ class RealtimeClient:
 
     async def connect(self) -> None:
         """Opens the first connection and initializes it; raises its failure (no retry):
-        :class:`AuthenticationError` (401), :class:`HandshakeError`, ``OSError``, ``TimeoutError``."""
+        :class:`AuthenticationError` (401), :class:`HandshakeError`, ``OSError``, ``TimeoutError``,
+        :class:`ConnectionLostError` (closed before it was initialized). Only after a 4008 close
+        (initialize too late) it tries again with backoff, up to 3 connections in all."""
         if self._started:
             raise RealtimeError("connect() was already called")
         self._started = True
         try:
-            conn = await self._establish()
+            for attempt in itertools.count():
+                try:
+                    conn = await self._establish()
+                    break
+                except ConnectionLostError as lost:
+                    if lost.code is not None:
+                        self.last_close = (lost.code, lost.reason)
+                    if (lost.code not in _CONNECT_RETRY_CLOSE_CODES or not self.reconnect
+                            or attempt + 1 >= _CONNECT_ATTEMPTS):
+                        raise
+                    delay = self._backoff(attempt)
+                    logger.info("first connection closed with %s %s; trying again in %.2f s",
+                                lost.code, lost.reason, delay)
+                    await asyncio.sleep(delay)
+                    if self._closing:
+                        raise ClientClosedError("the client was closed while connecting") from None
         except BaseException:
             self._started = False  # connect() may be called again
             raise
