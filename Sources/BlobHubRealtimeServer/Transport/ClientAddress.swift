@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// `--trusted-proxy`: the load balancers and reverse proxies whose `X-Forwarded-For` the node believes.
 /// Entries are IPv4 or IPv6 addresses or CIDR ranges (`10.0.0.0/8`, `fd00::/8`).
@@ -63,7 +59,7 @@ public struct TrustedProxies: Sendable, Equatable {
     /// the first untrusted one may be made up by the client).
     public func clientAddress(peer: String?, forwardedFor: [String]) -> String? {
         guard let peer, contains(peer) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " \t") }.filter { !$0.isEmpty }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for hop in hops.reversed() where !contains(hop) {
             // Only an address is reported: a malformed hop is not copied into the logs.
             return Self.parse(hop) == nil ? peer : hop
@@ -85,11 +81,3 @@ public struct TrustedProxies: Sendable, Equatable {
     }
 }
 
-private extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = self[...]
-        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
-        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
-        return String(slice)
-    }
-}
