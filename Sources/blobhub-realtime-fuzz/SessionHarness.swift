@@ -51,7 +51,7 @@ enum SessionHarness {
             base,
             build(from: base, [.deleteOrganizationMember(organizationID: "org-1", userID: "user-1")]),
             build(from: base, [.deleteBlob(id: "blob-1")]),
-            build(from: base, [.putBlob(id: "blob-2", body: ["organization_id": "org-2", "visibility": "private"])]),
+            build(from: base, [.putBlob(id: "blob-2", body: ["organization_id": "org-2", "type": "workflow", "visibility": "private"])]),
         ]
     }()
 

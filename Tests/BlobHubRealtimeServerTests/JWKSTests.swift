@@ -25,7 +25,7 @@ import Testing
         throw ByteInbox.Timeout(what: "/readyz 200")
     }
 
-    @Test(.disabled("hangs in this session (HTTP JWKS server case under investigation, issue 16)"), .enabled(if: python, "needs python3 for the JWKS HTTP server"))
+    @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
     func rotationWhileConnectionsAreOpen() async throws {
         let old = JWKSKey.ec("key-2026-11"), new = JWKSKey.ed25519("key-2026-12"), later = JWKSKey.ec("key-2027-01")
         let jwks = try await JWKSHTTPServer(document: JWKSKey.document([old]))
@@ -63,7 +63,7 @@ import Testing
         }
     }
 
-    @Test(.disabled("hangs in this session (HTTP JWKS server case under investigation, issue 16)"), .enabled(if: python, "needs python3 for the JWKS HTTP server"))
+    @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
     func unreachableAtStartThenServed() async throws {
         let key = JWKSKey.ed25519("k1")
         let jwks = try await JWKSHTTPServer(document: JWKSKey.document([key]))
@@ -82,7 +82,7 @@ import Testing
         }
     }
 
-    @Test(.disabled("hangs in this session (HTTP JWKS server case under investigation, issue 16)"), .enabled(if: python, "needs python3 for the JWKS HTTP server"))
+    @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
     func failedRefreshesKeepTheKeysAndUnknownKIDsAreRateLimited() async throws {
         let first = JWKSKey.ec("a"), second = JWKSKey.ec("b"), third = JWKSKey.ec("c")
         let jwks = try await JWKSHTTPServer(document: JWKSKey.document([first]))

@@ -135,7 +135,9 @@ final class JWKSHTTPServer: Sendable {
 
     func stop() {
         guard let running = process.withLock({ current -> Process? in defer { current = nil }; return current }) else { return }
-        running.terminate()
+        // SIGKILL, not terminate(): the test process ignores SIGTERM (service lifecycle's signal
+        // handling), and an ignored signal stays ignored across exec, so the child would never end.
+        kill(running.processIdentifier, SIGKILL)
         running.waitUntilExit()
     }
 
