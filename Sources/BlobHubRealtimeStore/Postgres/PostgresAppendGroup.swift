@@ -4,16 +4,14 @@ import PostgresNIO
 
 /// The appends of one group commit and the one statement that stores them (docs/cluster.md, "Append").
 ///
-/// The statement, run on its own (autocommit), is the whole transaction: it looks up the group's ids already
-/// in the log, moves the head by the number of new events — the `UPDATE` takes the head row lock and, after
-/// waiting for another node's append, works on the row that append committed — inserts the events at
-/// `head+1 …` with their keys, and notifies. The lock is held until the implicit COMMIT, so offsets are
-/// handed out in commit order cluster-wide. One round trip per group.
+/// The statement, run on its own (autocommit), is the whole transaction: `blobhub_append_v3` looks up the group's
+/// ids already in the log, takes an offset from the sequence for each new event, inserts the events with their
+/// keys, and notifies. It takes no lock: appends of all nodes run concurrently, and readers stay in offset
+/// order through the watermark (``PostgresWatermark``). One round trip per group.
 ///
-/// Its duplicate lookup uses the statement's snapshot, taken before the lock: an id that another node
-/// commits while this statement waits for the lock fails the insert (unique violation, nothing stored). The
-/// group is then written again in a transaction that takes the lock first, so the same statement's new
-/// snapshot sees that id (``commit(_:logger:)``).
+/// Its duplicate lookup uses the statement's snapshot: an id that another node inserts at the same time makes
+/// this insert wait for that transaction and then fail (unique violation, nothing stored). The group is then
+/// written again; the new statement's snapshot sees that id (``commit(_:logger:)``).
 struct PostgresAppendGroup: Sendable {
     let batches: [[ValidatedEvent]]
     /// The writing node's tag (``PostgresStore/nodeTag``).
@@ -36,22 +34,25 @@ struct PostgresAppendGroup: Sendable {
     struct Outcome: Sendable {
         /// One result list per batch, in input order.
         var results: [[AppendResult]]
-        /// The events this group stored, for this node's own fan-out; nil when every id was a duplicate.
+        /// The events this group stored, for this node's own fan-out; nil when every id was a duplicate, or when
+        /// the group's offsets are not consecutive (another node took offsets between them): then only the
+        /// tailer, reading up to the watermark, may hand them out.
         var committed: DeliverySequencer.Range?
     }
 
     static let uniqueViolation = "23505"
+    /// Each retry follows a concurrent insert of one of the group's ids that committed; a few suffice.
+    static let attempts = 4
 
-    /// Stores the group: one statement; in a transaction behind the head lock when a concurrent duplicate
-    /// made it fail.
+    /// Stores the group: one statement, written again when a concurrent duplicate made it fail.
     func commit(_ client: PostgresClient, logger: Logger) async throws -> Outcome {
-        do {
-            return try await outcome(client.execute(statement, logger: logger))
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation {
-            logger.debug("append raced with a duplicate on another node; retrying behind the head lock")
-            return try await client.storeTransaction(logger: logger) { connection in
-                try await connection.query("SELECT value FROM blobhub_counters WHERE name = 'head' FOR UPDATE", logger: logger).consume()
-                return try await outcome(connection.execute(statement, logger: logger))
+        var attempt = 1
+        while true {
+            do {
+                return try await outcome(client.execute(statement, logger: logger))
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation && attempt < Self.attempts {
+                logger.debug("append raced with a duplicate on another node; writing the group again")
+                attempt += 1
             }
         }
     }
@@ -76,80 +77,53 @@ struct PostgresAppendGroup: Sendable {
     }
 
     private func outcome(_ rows: some AsyncSequence<PostgresAppendStatement.Row, any Error>) async throws -> Outcome {
-        var previous: Int64?
         var existing: [String: Int64] = [:]
-        for try await (head, id, offset) in rows {
-            if let head { previous = head }
-            if let id, let offset { existing[id] = offset }
+        var stored: [String: Int64] = [:]
+        for try await (id, offset, fresh) in rows {
+            guard let id, let offset, let fresh else { continue }  // the notification's row
+            if fresh { stored[id] = offset } else { existing[id] = offset }
         }
-        guard let previous else { throw StoreError.corrupt("no head row in blobhub_counters") }
-        return outcome(previous: previous, existing: existing)
+        return try outcome(existing: existing, stored: stored)
     }
 
-    /// Offsets in input order: new ids get `previous+1 …` in the order the statement numbered them (`fresh`),
-    /// an id stored before or earlier in the group is a duplicate of that one.
-    func outcome(previous: Int64, existing: [String: Int64]) -> Outcome {
-        var known = existing
-        var next = previous
+    /// Offsets in input order: an id stored before is a duplicate of that one, an id stored by this group has the
+    /// offset the statement gave it, a repeated id in the group is a duplicate of its first occurrence.
+    func outcome(existing: [String: Int64], stored: [String: Int64]) throws -> Outcome {
         var committed: [StoredEvent] = []
-        for event in unique where known[event.id] == nil {
-            next += 1
-            known[event.id] = next
-            committed.append(StoredEvent(offset: next, id: event.id, type: event.type, createdAt: event.createdAt,
+        for event in unique {
+            guard let offset = stored[event.id] else {
+                guard existing[event.id] != nil else { throw StoreError.corrupt("the append returned no offset for id \(event.id)") }
+                continue
+            }
+            committed.append(StoredEvent(offset: offset, id: event.id, type: event.type, createdAt: event.createdAt,
                                          keys: event.keys, json: event.json))
         }
         var firstSeen = Set<String>()
         let results = batches.map { batch in
             batch.map { item -> AppendResult in
                 let id = item.event.id
-                let stored = existing[id] == nil && firstSeen.insert(id).inserted
-                return AppendResult(id: id, offset: known[id]!, duplicate: !stored)
+                let isNew = stored[id] != nil && firstSeen.insert(id).inserted
+                return AppendResult(id: id, offset: stored[id] ?? existing[id]!, duplicate: !isNew)
             }
         }
-        let range = committed.isEmpty ? nil : DeliverySequencer.Range(after: previous, through: next, events: committed)
+        var range: DeliverySequencer.Range?
+        if let first = committed.first, let last = committed.last, last.offset - first.offset + 1 == Int64(committed.count) {
+            range = DeliverySequencer.Range(after: first.offset - 1, through: last.offset, events: committed)
+        }
         return Outcome(results: results, committed: range)
     }
 }
 
-/// The append statement, prepared once per pooled connection and planned once (`plan_cache_mode =
-/// force_generic_plan` on the pool's connections): planning this statement with its parameters costs more
-/// than running it for a small group.
+/// The append statement (``PostgresLogFunctions``), prepared once per pooled connection.
 ///
-/// Rows: one with the head before this group (`previous`), one per id already stored (`id`, `log_offset`),
-/// one for the notification (all null).
+/// Rows: one per id of the group already stored (`stored` false) and one per event it stored (`stored` true), with
+/// its offset; one for the notification (all null).
 struct PostgresAppendStatement: PostgresPreparedStatement {
-    typealias Row = (Int64?, String?, Int64?)
+    typealias Row = (String?, Int64?, Bool?)
 
-    static let name = "blobhub_append_v1"
+    static let name = "blobhub_append_v3"
 
-    static let sql = """
-        WITH input AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[])
-                WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
-        ), existing AS MATERIALIZED (
-            SELECT e.id, e.log_offset FROM blobhub_events e WHERE e.id = ANY($1::text[])
-        ), fresh AS MATERIALIZED (
-            SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i
-            WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.id = i.id)
-        ), moved AS (
-            UPDATE blobhub_counters SET value = value + (SELECT count(*) FROM fresh) WHERE name = 'head'
-            RETURNING value - (SELECT count(*) FROM fresh) AS previous
-        ), placed AS MATERIALIZED (
-            SELECT f.*, m.previous + f.k AS log_offset FROM fresh f CROSS JOIN moved m
-        ), inserted_events AS (
-            INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
-            SELECT log_offset, id, type, created_at, keys, json FROM placed
-        ), inserted_keys AS (
-            INSERT INTO blobhub_event_keys (key, log_offset)
-            SELECT k.key, p.log_offset FROM unnest($6::text[], $7::bigint[]) AS k(key, n) JOIN placed p ON p.n = k.n
-        ), notified AS (
-            SELECT pg_notify('\(PostgresListener.channel)', 'e:' || (SELECT max(log_offset) FROM placed) || ':' || $8::text)
-            WHERE EXISTS (SELECT 1 FROM placed)
-        )
-        SELECT m.previous, NULL::text, NULL::bigint FROM moved m
-        UNION ALL SELECT NULL, x.id, x.log_offset FROM existing x
-        UNION ALL SELECT NULL, NULL, NULL FROM notified
-        """
+    static let sql = "SELECT event_id, event_offset, stored FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7, $8)"
 
     var ids: [String] = [], types: [String] = [], createdAts: [Int64] = [], keyLists: [String] = []
     var jsons: [ByteBuffer] = []

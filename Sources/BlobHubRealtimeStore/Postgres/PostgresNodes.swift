@@ -143,7 +143,7 @@ final class PostgresNodes: Sendable {
                     SELECT c.ms, h.value, n.node_id, n.address, n.started_at, n.heartbeat_at, n.connections, n.subscriptions,
                            n.delivered, n.draining
                     FROM (SELECT \(unescaped: Self.nowSQL) AS ms) c
-                    CROSS JOIN (SELECT value FROM blobhub_counters WHERE name = 'head') h
+                    CROSS JOIN (SELECT blobhub_taken_v3() AS value) h
                     LEFT JOIN blobhub_nodes n ON true
                     ORDER BY n.node_id
                     """, logger: logger)

@@ -7,8 +7,10 @@ import PostgresNIO
 ///
 /// Tables (all prefixed `blobhub_`, so the database can be shared with other software):
 /// * `blobhub_meta(key, value)`: `schema_version`, and `epoch` (a random UUID written once, when the schema is created);
-/// * `blobhub_counters(name, value)`: `head` (the highest offset ever assigned; its row lock orders appends),
-///   `pruned_through`, `registry_version` (bumped by every registry change, so other nodes reload);
+/// * `blobhub_counters(name, value)`: `pruned_through`, `registry_version` (bumped by every registry change, so other
+///   nodes reload); before schema version 3 also `head`, the last offset assigned under its row lock;
+/// * `blobhub_offsets` (version 3): the sequence offsets are taken from, and the functions of ``PostgresLogFunctions``
+///   (append, watermark probe); docs/cluster.md, "Offsets and the watermark";
 /// * `blobhub_events(log_offset PRIMARY KEY, id UNIQUE, type, created_at, keys, json)`;
 /// * `blobhub_event_keys(key, log_offset)` with primary key `(key, log_offset)`: replay by key after an offset is an
 ///   index range scan; a second index on `log_offset` serves pruning;
@@ -61,6 +63,7 @@ enum PostgresSchema {
             )
             """,
         ],
+        PostgresLogFunctions.migration,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -1,10 +1,11 @@
 import Logging
 import PostgresNIO
 
-/// Appends: queued, then written by one writer task at a time, all appends queued meanwhile in one
-/// statement (group commit, ``PostgresAppendGroup``). After COMMIT the node hands its own events to its
-/// fan-out at once (``DeliverySequencer``) unless another node's events come before them and have not been
-/// read yet; other nodes learn of them through the log (NOTIFY → tailer).
+/// Appends: queued, then written by the node's writer tasks, all appends queued meanwhile in one statement
+/// (group commit, ``PostgresAppendGroup``). After COMMIT the node hands its own events to its fan-out at once
+/// (``DeliverySequencer``) unless offsets before them are still outstanding (another writer's, of this node or
+/// another); then the tailer reads them up to the watermark. Other nodes learn of them through the log
+/// (NOTIFY → tailer).
 extension PostgresStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         try await withCheckedThrowingContinuation { continuation in
@@ -56,19 +57,26 @@ extension PostgresStore {
             for pending in group { pending.complete(.failure(error)) }
             return
         }
-        for (pending, results) in zip(group, outcome.results) where pending.answersFirst {
-            pending.complete(.success(results))
+        // Answered before the fan-out gets the events only when nothing before them is outstanding: a 202 then
+        // follows offset order, as deliveries do (docs/cluster.md, "Offsets and the watermark").
+        let deliverableNow = outcome.committed.map { sequencer.delivered >= $0.after } ?? false
+        var waiting: [(GroupCommitQueue.Pending, [AppendResult])] = []
+        for (pending, results) in zip(group, outcome.results) {
+            if pending.answersFirst && deliverableNow { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
         }
-        if let committed = outcome.committed, !sequencer.submit(committed) {
-            tailer.wake.signal()  // another node's events come first: read them from the table
-        }
-        for (pending, results) in zip(group, outcome.results) where !pending.answersFirst {
-            guard let last = results.lazy.filter({ !$0.duplicate }).map(\.offset).max() else {
+        if let committed = outcome.committed { sequencer.submit(committed) }
+        // Offsets before them still outstanding, offsets not consecutive, or a duplicate of an event not read yet:
+        // the tailer reads up to the watermark.
+        let highest = outcome.results.lazy.flatMap { $0 }.map(\.offset).max() ?? 0
+        if highest > sequencer.delivered { tailer.wake.signal() }
+        for (pending, results) in waiting {
+            // Duplicates too: their first append may still be below the watermark.
+            guard let last = results.lazy.map(\.offset).max() else {
                 pending.complete(.success(results))
                 continue
             }
-            // Bounded: the events are committed either way; the wait only keeps "queued for local
-            // subscribers when append returns".
+            // Bounded: the events are committed either way; the wait keeps acknowledgements in offset order and
+            // "queued for local subscribers when append returns".
             sequencer.whenDelivered(through: last, timeout: timeouts.delivery) { pending.complete(.success(results)) }
         }
     }

@@ -7,9 +7,11 @@ import Synchronization
 
 /// The event log and the registry in one PostgreSQL database shared by any number of nodes (SPEC §13).
 ///
-/// * Offsets are cluster-wide and strictly increasing in commit order: an append locks the `head` row of
-///   `blobhub_counters` before it assigns offsets and keeps the lock until COMMIT (docs/cluster.md has the argument).
-/// * Appends queued on one node share one statement (group commit, see `PostgresStore+Append.swift`).
+/// * Offsets are cluster-wide and strictly increasing in the order events become visible: appends take offsets from
+///   a sequence without any lock, and every reader hands out events only up to the watermark, below which nothing
+///   can commit any more (``PostgresLogFunctions``; docs/cluster.md has the argument).
+/// * Appends queued on one node share one statement (group commit, see `PostgresStore+Append.swift`); a node
+///   runs ``writers`` such statements at a time.
 /// * The commit observer sees the events committed by every node, in offset order (``DeliverySequencer``):
 ///   this node's own right after COMMIT, the others' through ``PostgresTailer``, woken by LISTEN/NOTIFY
 ///   (``PostgresListener``) and by a poll. `append` returns after its events reached the observer (bounded
@@ -28,10 +30,10 @@ public final class PostgresStore: RealtimeStore {
     let tailer: PostgresTailer
     let nodeRow: PostgresNodes
     let timeouts: Timeouts
-    /// One writer per node: measured (BENCHMARKS.md, "Cluster"), a second writer halves the group size and
-    /// adds a lock hand-off per group, which costs more than the round trip it hides, on one node and more so
-    /// with several nodes queueing on the same head lock.
-    let appendQueue = GroupCommitQueue(maxWriters: 1)
+    /// Appends hold no lock, so a second writer's statement runs while the first one's COMMIT flushes; measured in
+    /// BENCHMARKS.md ("Cluster").
+    static let writers = 2
+    let appendQueue = GroupCommitQueue(maxWriters: PostgresStore.writers)
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
     /// The node heartbeat: stopped before the row is deleted at close, which needs the pool still running.
@@ -64,12 +66,13 @@ public final class PostgresStore: RealtimeStore {
         let client = PostgresClient(configuration: try clientConfiguration(settings), backgroundLogger: logger)
         let runTask = Task { await client.run() }
         do {
-            let (epoch, counters) = try await withDeadline(timeouts.open) {
+            let (epoch, counters, watermark) = try await withDeadline(timeouts.open) {
                 let epoch = try await PostgresSchema.migrate(client, logger: logger)
-                return (epoch, try await PostgresEventRows.counters(client, logger: logger))
+                return (epoch, try await PostgresEventRows.counters(client, logger: logger),
+                        try await PostgresWatermark.current(client, logger: logger))
             }
             let nodeTag = NodeIdentity.generate()
-            let sequencer = DeliverySequencer(delivered: counters.head)
+            let sequencer = DeliverySequencer(delivered: watermark)
             let tailer = PostgresTailer(
                 client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
@@ -107,6 +110,11 @@ public final class PostgresStore: RealtimeStore {
         self.heartbeat = Mutex(heartbeat)
     }
 
+    /// The pool's sessions in `pg_stat_activity`.
+    static var poolApplicationName: String {
+        "\(PostgresLogFunctions.applicationNamePrefix)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
     /// Each node's listener connection is named `blobhub-realtime-listener-<pid>` in `pg_stat_activity`
     /// (operators can see which nodes listen; tests cut one node off with `pg_terminate_backend`).
     public static var listenerApplicationName: String {
@@ -131,7 +139,8 @@ public final class PostgresStore: RealtimeStore {
             password: settings.password, database: settings.database ?? settings.username, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 10
-        configuration.options.additionalStartupParameters = poolSessionSettings
+        // The watermark probe counts the transactions of sessions named like this (``PostgresLogFunctions``).
+        configuration.options.additionalStartupParameters = poolSessionSettings + [("application_name", poolApplicationName)]
         return configuration
     }
 
@@ -174,19 +183,25 @@ public final class PostgresStore: RealtimeStore {
 
     // MARK: - Reads
 
+    // Reads end at what this node delivered: a watermark (nothing below it can still commit), and everything after
+    // it reaches the commit observer later, in order, so a replay followed by live events has no gap.
+
     public func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
-        let logger = logger
-        return try await withQuery { try await PostgresEventRows.events($0, key: key, after: after, limit: limit, logger: logger) }
+        let logger = logger, through = sequencer.delivered
+        return try await withQuery {
+            try await PostgresEventRows.events($0, key: key, after: after, through: through, limit: limit, logger: logger)
+        }
     }
 
     public func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
-        let logger = logger
-        return try await withQuery { try await PostgresEventRows.events($0, after: after, limit: limit, logger: logger) }
+        let logger = logger, through = sequencer.delivered
+        return try await withQuery { try await PostgresEventRows.events($0, after: after, through: through, limit: limit, logger: logger) }
     }
 
+    /// The log head as of now: a watermark read from the database (this node's tailer may not have caught up).
     public func headOffset() async throws -> Int64 {
         let logger = logger
-        return try await withQuery { try await PostgresEventRows.counters($0, logger: logger).head }
+        return try await withQuery { try await PostgresWatermark.current($0, logger: logger) }
     }
 
     public func prunedThrough() async throws -> Int64 {
@@ -197,16 +212,15 @@ public final class PostgresStore: RealtimeStore {
     // MARK: - Retention
 
     public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
-        let logger = logger
+        let logger = logger, watermark = sequencer.delivered
         return try await withQuery { client in
             try await client.storeTransaction(logger: logger) { connection -> Int in
                 // Nodes prune concurrently: the pruned_through row lock makes them take turns. Appends are not blocked.
                 let prunedThrough = try await connection.query(
                     "SELECT value FROM blobhub_counters WHERE name = 'pruned_through' FOR UPDATE", logger: logger
                 ).collect().first?.decode(Int64.self) ?? 0
-                let head = try await connection.query(
-                    "SELECT value FROM blobhub_counters WHERE name = 'head'", logger: logger
-                ).collect().first?.decode(Int64.self) ?? 0
+                // The watermark, not the last offset taken: appends still in flight below it are never pruned.
+                let head = watermark
                 var through = max(prunedThrough, policy.countThreshold(head: head))
                 // Age: everything before the first retained event that has not expired.
                 let firstYoung = try await connection.query("""

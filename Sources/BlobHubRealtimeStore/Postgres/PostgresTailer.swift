@@ -7,12 +7,12 @@ import Synchronization
 /// (which gives the commit observer each offset once, in order), and tells the registry observer when another
 /// node changed the registry.
 ///
-/// It reads `blobhub_events WHERE log_offset > delivered ORDER BY log_offset`. Because offsets are handed out in
-/// commit order (see docs/cluster.md), every snapshot sees a gap-free prefix of the log, so "everything after the
-/// last delivered offset" never skips an event that commits later. It runs when woken (a NOTIFY of another node,
-/// a local commit that found a gap before it, a re-LISTEN) and at least every `pollInterval`, so missed
-/// notifications only cost latency. A successful poll also marks the database healthy; a failed one unhealthy
-/// (readiness).
+/// It reads `blobhub_events WHERE log_offset > delivered AND log_offset <= watermark ORDER BY log_offset`: the
+/// watermark (``PostgresWatermark``) is an offset at or below which nothing can commit any more, so reading up to it
+/// never skips an event that commits later, although appends commit out of offset order. It runs when woken (a
+/// NOTIFY of another node, a local commit that found a gap before it, a re-LISTEN) and at least every
+/// `pollInterval`, so missed notifications only cost latency. A successful poll also marks the database healthy; a
+/// failed one unhealthy (readiness).
 final class PostgresTailer: Sendable {
     private struct State {
         var registryVersion: Int64
@@ -59,8 +59,8 @@ final class PostgresTailer: Sendable {
     /// The loop; returns when the task is cancelled (then `stop()` has been called).
     func run() async {
         while !Task.isCancelled {
-            // A local range still waiting means events of another node committed before it: they are in the
-            // table by now (the local transaction saw them as the head), so read again at once.
+            // A local range still waiting means offsets before it were taken by appends that have not been read:
+            // read again at once (the probe waits for those still running).
             if await catchUp(), sequencer.hasGap { continue }
             await wake.wait(timeout: pollInterval)
         }
@@ -72,22 +72,28 @@ final class PostgresTailer: Sendable {
         wake.signal()
     }
 
-    /// Reads and delivers everything after the delivered offset; false when the database failed.
+    /// Reads and delivers everything after the delivered offset up to a new watermark; false when the database failed.
     private func catchUp() async -> Bool {
         do {
-            let counters = try await withDeadline(healthTimeout) { [client, logger] in
-                try await PostgresEventRows.counters(client, logger: logger)
+            let (counters, probe) = try await withDeadline(healthTimeout) { [client, logger] in
+                (try await PostgresEventRows.counters(client, logger: logger), try await PostgresWatermark.probe(client, logger: logger))
             }
             markHealthy(true)
             noticeRegistryVersion(counters.registryVersion)
+            guard probe.taken > sequencer.delivered else { return true }
+            // Appends in flight when the probe ran end within milliseconds (their COMMIT is on its way).
+            try await withDeadline(queryTimeout) { [client, logger] in
+                try await PostgresWatermark.waitUntilSettled(probe, client, interval: .milliseconds(1), logger: logger)
+            }
             var last = sequencer.delivered
-            while last < counters.head, !Task.isCancelled {
+            while last < probe.taken, !Task.isCancelled {
                 let after = last
                 let events = try await withDeadline(queryTimeout) { [client, logger] in
-                    try await PostgresEventRows.events(client, after: after, limit: Self.batchLimit, logger: logger)
+                    try await PostgresEventRows.events(client, after: after, through: probe.taken, limit: Self.batchLimit, logger: logger)
                 }
-                // Nothing retained between `last` and head: pruned meanwhile; skip to head.
-                let through = events.last?.offset ?? counters.head
+                // A full batch ends at its last event; a shorter one reached the watermark (offsets between are
+                // unused, rolled back, or pruned meanwhile).
+                let through = events.count == Self.batchLimit ? events.last!.offset : probe.taken
                 sequencer.submit(.init(after: after, through: through, events: events))
                 last = max(through, sequencer.delivered)
             }
