@@ -109,10 +109,11 @@ for s in order + sorted(k for k in by if k not in order):
 w("")
 
 # the write path as PostgreSQL saw it: the append statement and where the nodes' backends waited
-w("PostgreSQL during each scenario (medians over the runs): the append statement (`blobhub_append_v1`, one per "
-  "group commit) from `pg_stat_statements`, its mean execution time (including the wait for the head row lock), "
-  "events per statement, and the wait events of the nodes' active backends sampled every 50 ms "
-  "(`CPU:-` = running; `Lock:transactionid`/`Lock:tuple` = queued behind the head row lock; `IO:WALSync` = the "
+w("PostgreSQL during each scenario (medians over the runs): the append statement (one per group commit: "
+  "`blobhub_append_v1` under the head row lock before schema version 3, a call of `blobhub_append_v3` since) from "
+  "`pg_stat_statements`, its mean execution time, events per statement, and the wait events of the nodes' active "
+  "backends sampled every 50 ms (`CPU:-` = running; `Lock:transactionid`/`Lock:tuple` = queued behind a lock "
+  "(version 2: the head row; version 3: an insert of an id another node is inserting); `IO:WALSync` = the "
   "commit's WAL flush).")
 w("")
 w("| scenario | append statements/s | mean ms per statement | events per statement | other statements/s | active-backend wait samples (share) |")
@@ -125,8 +126,9 @@ for s in order:
     waits = {}
     for r in rs:
         secs = r.get("duration_seconds") or 1
-        app = [q for q in r["pg_statements"] if q.get("query", "").startswith("WITH input")]
-        rest = [q for q in r["pg_statements"] if not q.get("query", "").startswith("WITH input")]
+        is_append = lambda q: q.get("query", "").startswith("WITH input") or "blobhub_append_v" in q.get("query", "")
+        app = [q for q in r["pg_statements"] if is_append(q)]
+        rest = [q for q in r["pg_statements"] if not is_append(q)]
         if app:
             calls.append(app[0]["calls"] / secs)
             means.append(app[0]["mean_ms"])

@@ -6,12 +6,12 @@
 ///   PostgreSQL's WAL group commit merges their flushes. Offsets are therefore taken in one order and may
 ///   commit in another, and a rolled-back append leaves its offsets unused.
 /// * A reader may only hand out offsets below which nothing can still commit: the *watermark*. A probe
-///   (`blobhub_probe_v3`) reads the last offset taken, then — strictly after, in the next statement — the
-///   transaction ids of this store's sessions that are running. Any append holding an offset at or below that
-///   value got its id before it took the offset, so it is in that list unless it has already ended. Once none
-///   of those transactions runs any more (`blobhub_settled_v3`), every offset up to the probed value is either
-///   committed — and visible to any statement that starts now — or never will be: the probed value is the
-///   new watermark.
+///   (`blobhub_probe_v3`) reads the last offset taken, then — strictly after — the transaction ids of this
+///   store's sessions that are running (`pg_stat_activity.backend_xid`, live). Any append holding an offset at or below that value got its id before it took the offset, so
+///   it is in that list unless it has already ended. Once none of those transactions runs any more
+///   (`blobhub_settled_v3`), every offset up to the probed value is either committed — and visible to any
+///   statement that starts now — or never will be: the probed value is the new watermark. The tailer does a
+///   probe, the check of its previous probe and the read in one call (`blobhub_tail_v3`).
 /// * Sessions are recognized by `application_name` (`blobhub-realtime…`, set by every node's pool), so a long
 ///   transaction of some other program sharing the database cannot hold the watermark back. All nodes must
 ///   connect as the same role (or one with `pg_read_all_stats`) to see each other's `backend_xid`.
@@ -76,26 +76,64 @@ enum PostgresLogFunctions {
         $fn$
         """,
         """
-        CREATE OR REPLACE FUNCTION blobhub_probe_v3() RETURNS TABLE (taken bigint, pids integer[], xids text[])
+        CREATE OR REPLACE FUNCTION blobhub_probe_v3() RETURNS TABLE (taken bigint, pending text[])
         LANGUAGE plpgsql AS $fn$
         DECLARE
             v_taken bigint;
         BEGIN
             v_taken := blobhub_taken_v3();
-            -- A later statement than the read above: what it lists is what ran at or after that read.
-            RETURN QUERY SELECT v_taken, coalesce(array_agg(a.pid), '{}'), coalesce(array_agg(a.backend_xid::text), '{}')
-                FROM pg_stat_activity a
-                WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
-                  AND a.application_name LIKE 'blobhub-realtime%';
+            RETURN QUERY SELECT v_taken, blobhub_running_v3();
         END
         $fn$
         """,
+        // The store's sessions with a transaction id, as `pid:xid`. Read from `pg_stat_activity`, whose
+        // `backend_xid` is the session's current one: set when the id is assigned, cleared when the transaction's
+        // end becomes visible to new snapshots. Within a transaction the activity is read once, at its first use
+        // (and then kept), which is why a probe reads the offset taken before it touches the activity.
         """
-        CREATE OR REPLACE FUNCTION blobhub_settled_v3(p_pids integer[], p_xids text[]) RETURNS boolean
-        LANGUAGE sql AS $fn$
-            SELECT NOT EXISTS (
-                SELECT 1 FROM pg_stat_activity a JOIN unnest(p_pids, p_xids) AS w(pid, xid) ON a.pid = w.pid
-                WHERE a.backend_xid::text = w.xid)
+        CREATE OR REPLACE FUNCTION blobhub_running_v3() RETURNS text[] LANGUAGE sql AS $fn$
+            SELECT coalesce(array_agg(a.pid::text || ':' || a.backend_xid::text), '{}') FROM pg_stat_activity a
+            WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+              AND a.application_name LIKE 'blobhub-realtime%'
+        $fn$
+        """,
+        """
+        CREATE OR REPLACE FUNCTION blobhub_settled_v3(p_pending text[]) RETURNS boolean LANGUAGE sql AS $fn$
+            SELECT NOT (blobhub_running_v3() && p_pending)
+        $fn$
+        """,
+        // One tailer round in one round trip: a new probe; the watermark it allows (the new probe's when nothing
+        // ran, else the previous probe's once its transactions ended); the events after `p_after` up to it. The
+        // first row carries the figures (event columns null), the others one event each.
+        """
+        CREATE OR REPLACE FUNCTION blobhub_tail_v3(p_after bigint, p_prev_taken bigint, p_prev_pending text[], p_limit integer)
+        RETURNS TABLE (watermark bigint, taken bigint, pending text[], registry_version bigint,
+                       log_offset bigint, id text, type text, created_at bigint, keys text, json bytea)
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            v_taken bigint;
+            v_pending text[];
+            v_watermark bigint := NULL;
+        BEGIN
+            v_taken := blobhub_taken_v3();
+            -- The activity is read here, after the offset taken, and kept for the rest of the transaction: the
+            -- previous probe's transactions are checked against the same reading, also taken after that probe.
+            v_pending := blobhub_running_v3();
+            IF cardinality(v_pending) = 0 THEN
+                v_watermark := v_taken;
+            ELSIF p_prev_taken IS NOT NULL AND blobhub_settled_v3(p_prev_pending) THEN
+                v_watermark := p_prev_taken;
+            END IF;
+            RETURN QUERY SELECT v_watermark, v_taken, v_pending,
+                (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
+                NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
+            IF v_watermark IS NOT NULL AND v_watermark > p_after THEN
+                RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::text[], NULL::bigint,
+                    e.log_offset, e.id, e.type, e.created_at, e.keys, e.json
+                    FROM blobhub_events e WHERE e.log_offset > p_after AND e.log_offset <= v_watermark
+                    ORDER BY e.log_offset LIMIT p_limit;
+            END IF;
+        END
         $fn$
         """,
     ]

@@ -58,13 +58,25 @@ final class PostgresTailer: Sendable {
 
     /// The loop; returns when the task is cancelled (then `stop()` has been called).
     func run() async {
+        var previous: PostgresWatermark.Probe?
         while !Task.isCancelled {
-            // A local range still waiting means offsets before it were taken by appends that have not been read:
-            // read again at once (the probe waits for those still running).
-            if await catchUp(), sequencer.hasGap { continue }
-            await wake.wait(timeout: pollInterval)
+            switch await catchUp(&previous) {
+            case .failed:
+                await wake.wait(timeout: pollInterval)
+            case .waiting:
+                // Appends were running at the probe: they end within milliseconds, and their NOTIFY (another
+                // node's) or this node's commit wakes the loop sooner.
+                await wake.wait(timeout: Self.settleInterval)
+            case .current:
+                // A local range still waiting took its offsets after this round's probe: probe again at once.
+                if sequencer.hasGap { continue }
+                await wake.wait(timeout: pollInterval)
+            }
         }
     }
+
+    /// How long the loop waits before checking again whether the appends of its last probe ended.
+    static let settleInterval: Duration = .milliseconds(2)
 
     /// Ends the loop's waits.
     func stop() {
@@ -72,35 +84,40 @@ final class PostgresTailer: Sendable {
         wake.signal()
     }
 
-    /// Reads and delivers everything after the delivered offset up to a new watermark; false when the database failed.
-    private func catchUp() async -> Bool {
+    private enum Outcome { case failed, waiting, current }
+
+    /// One round trip: delivers everything after the delivered offset up to the watermark this round allows.
+    /// `previous` is the last probe that has not settled yet (the next round checks it).
+    private func catchUp(_ previous: inout PostgresWatermark.Probe?) async -> Outcome {
         do {
-            let (counters, probe) = try await withDeadline(healthTimeout) { [client, logger] in
-                (try await PostgresEventRows.counters(client, logger: logger), try await PostgresWatermark.probe(client, logger: logger))
-            }
-            markHealthy(true)
-            noticeRegistryVersion(counters.registryVersion)
-            guard probe.taken > sequencer.delivered else { return true }
-            // Appends in flight when the probe ran end within milliseconds (their COMMIT is on its way).
-            try await withDeadline(queryTimeout) { [client, logger] in
-                try await PostgresWatermark.waitUntilSettled(probe, client, interval: .milliseconds(1), logger: logger)
-            }
-            var last = sequencer.delivered
-            while last < probe.taken, !Task.isCancelled {
-                let after = last
-                let events = try await withDeadline(queryTimeout) { [client, logger] in
-                    try await PostgresEventRows.events(client, after: after, through: probe.taken, limit: Self.batchLimit, logger: logger)
+            var outcome = Outcome.current
+            repeat {
+                let after = sequencer.delivered
+                let prior = previous
+                let round = try await withDeadline(healthTimeout) { [client, logger] in
+                    try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit, logger: logger)
                 }
-                // A full batch ends at its last event; a shorter one reached the watermark (offsets between are
-                // unused, rolled back, or pruned meanwhile).
-                let through = events.count == Self.batchLimit ? events.last!.offset : probe.taken
-                sequencer.submit(.init(after: after, through: through, events: events))
-                last = max(through, sequencer.delivered)
-            }
-            return true
+                markHealthy(true)
+                logger.trace("tailer round", metadata: ["after": "\(after)", "watermark": "\(round.watermark.map(String.init) ?? "none")",
+                                                        "taken": "\(round.probe.taken)", "pending": "\(round.probe.pending)",
+                                                        "events": "\(round.events.count)", "previous": "\(prior.map { "\($0.taken) \($0.pending)" } ?? "none")"])
+                noticeRegistryVersion(round.registryVersion)
+                if let watermark = round.watermark, watermark > after {
+                    // A full batch ends at its last event; a shorter one reached the watermark (offsets between are
+                    // unused, rolled back, or pruned meanwhile).
+                    let through = round.events.count == Self.batchLimit ? round.events.last!.offset : watermark
+                    sequencer.submit(.init(after: after, through: through, events: round.events))
+                    if through < watermark { continue }  // more to read up to this watermark
+                }
+                // The new probe replaces one that settled (or keeps waiting on the older one when it did not).
+                if round.watermark != nil || previous == nil || round.probe.isSettled { previous = round.probe.isSettled ? nil : round.probe }
+                outcome = previous == nil ? .current : .waiting
+                break
+            } while !Task.isCancelled
+            return outcome
         } catch {
             markHealthy(false, error: error)
-            return false
+            return .failed
         }
     }
 

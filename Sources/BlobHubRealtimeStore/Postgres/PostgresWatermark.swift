@@ -7,17 +7,17 @@ enum PostgresWatermark {
     /// The last offset taken when the probe ran, and this store's sessions whose transactions were running then.
     struct Probe: Sendable, Equatable {
         var taken: Int64
-        var pids: [Int32]
-        var xids: [String]
+        /// Transaction ids (`xid8` as text).
+        var pending: [String]
 
         /// Nothing was running: `taken` is a watermark already.
-        var isSettled: Bool { pids.isEmpty }
+        var isSettled: Bool { pending.isEmpty }
     }
 
     static func probe(_ client: PostgresClient, logger: Logger) async throws -> Probe {
-        let rows = try await client.query("SELECT taken, pids, xids FROM blobhub_probe_v3()", logger: logger)
-        for try await (taken, pids, xids) in rows.decode((Int64, [Int32], [String]).self) {
-            return Probe(taken: taken, pids: pids, xids: xids)
+        let rows = try await client.query("SELECT taken, pending FROM blobhub_probe_v3()", logger: logger)
+        for try await (taken, pending) in rows.decode((Int64, [String]).self) {
+            return Probe(taken: taken, pending: pending)
         }
         throw StoreError.corrupt("blobhub_probe_v3() returned no row")
     }
@@ -25,7 +25,7 @@ enum PostgresWatermark {
     /// True once none of the probe's transactions runs any more.
     static func isSettled(_ probe: Probe, _ client: PostgresClient, logger: Logger) async throws -> Bool {
         if probe.isSettled { return true }
-        let rows = try await client.query("SELECT blobhub_settled_v3(\(probe.pids)::integer[], \(probe.xids)::text[])", logger: logger)
+        let rows = try await client.query("SELECT blobhub_settled_v3(\(probe.pending)::text[])", logger: logger)
         for try await settled in rows.decode(Bool.self) { return settled }
         return false
     }
@@ -46,5 +46,38 @@ enum PostgresWatermark {
             try await Task.sleep(for: wait)
             wait = min(wait * 2, interval * 32)
         }
+    }
+
+    /// One tailer round (`blobhub_tail_v3`): a new probe, the watermark now allowed, and the events after `after`
+    /// up to it (at most `limit`).
+    struct Round: Sendable {
+        var probe: Probe
+        /// Nil when neither the new probe nor `previous` settled.
+        var watermark: Int64?
+        var registryVersion: Int64
+        var events: [StoredEvent]
+    }
+
+    static func round(_ client: PostgresClient, after: Int64, previous: Probe?, limit: Int, logger: Logger) async throws -> Round {
+        let rows = try await client.query("""
+            SELECT watermark, taken, pending, registry_version, log_offset, id, type, created_at, keys, json
+            FROM blobhub_tail_v3(\(after), \(previous?.taken), \(previous?.pending ?? [])::text[], \(Int32(limit)))
+            """, logger: logger)
+        var round: Round?
+        var events: [StoredEvent] = []
+        typealias Columns = (Int64?, Int64?, [String]?, Int64?, Int64?, String?, String?, Int64?, String?, ByteBuffer?)
+        for try await (watermark, taken, pending, version, offset, id, type, createdAt, keys, json) in rows.decode(Columns.self) {
+            if let offset, let id, let type, let createdAt, let keys, let json {
+                events.append(StoredEvent(offset: offset, id: id, type: type, createdAt: createdAt,
+                                          keys: try KeyListCoding.decode(keys), json: Array(json.readableBytesView)))
+            } else if let taken {
+                guard let version else { throw StoreError.corrupt("blobhub_counters is missing rows") }
+                round = Round(probe: Probe(taken: taken, pending: pending ?? []), watermark: watermark,
+                              registryVersion: version, events: [])
+            }
+        }
+        guard var round else { throw StoreError.corrupt("blobhub_tail_v3() returned no figures") }
+        round.events = events
+        return round
     }
 }
