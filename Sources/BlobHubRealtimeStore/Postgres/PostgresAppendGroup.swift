@@ -5,23 +5,21 @@ import PostgresNIO
 /// The appends of one group commit and the one statement that stores them (docs/cluster.md, "Append").
 ///
 /// The statement, run on its own (autocommit), is the whole transaction: `blobhub_append_v3` looks up the group's
-/// ids already in the log, takes an offset from the sequence for each new event, inserts the events with their
-/// keys, and notifies. It takes no lock: appends of all nodes run concurrently, and readers stay in offset
-/// order through the watermark (``PostgresWatermark``). One round trip per group.
+/// ids already in the log, takes an offset from the sequence for each new event and inserts the events with their
+/// keys (other nodes are notified after the commit: ``CommitNotifier``). It takes no lock: appends of all nodes
+/// run concurrently, and readers stay in offset order through the watermark (``PostgresWatermark``). One round
+/// trip per group.
 ///
 /// Its duplicate lookup uses the statement's snapshot: an id that another node inserts at the same time makes
 /// this insert wait for that transaction and then fail (unique violation, nothing stored). The group is then
 /// written again; the new statement's snapshot sees that id (``commit(_:logger:)``).
 struct PostgresAppendGroup: Sendable {
     let batches: [[ValidatedEvent]]
-    /// The writing node's tag (``PostgresStore/nodeTag``).
-    let node: String
     /// The first occurrence of each id in the group, in input order: what is inserted unless already stored.
     private let unique: [NewEvent]
 
-    init(_ batches: [[ValidatedEvent]], node: String) {
+    init(_ batches: [[ValidatedEvent]]) {
         self.batches = batches
-        self.node = node
         var seen = Set<String>()
         var unique: [NewEvent] = []
         for batch in batches {
@@ -60,7 +58,6 @@ struct PostgresAppendGroup: Sendable {
     /// The group's columns; `existing` and `fresh` find the ids to insert, in input order.
     var statement: PostgresAppendStatement {
         var statement = PostgresAppendStatement()
-        statement.node = node
         statement.ids.reserveCapacity(unique.count)
         for (index, event) in unique.enumerated() {
             statement.ids.append(event.id)
@@ -80,7 +77,7 @@ struct PostgresAppendGroup: Sendable {
         var existing: [String: Int64] = [:]
         var stored: [String: Int64] = [:]
         for try await (id, offset, fresh) in rows {
-            guard let id, let offset, let fresh else { continue }  // the notification's row
+            guard let id, let offset, let fresh else { continue }
             if fresh { stored[id] = offset } else { existing[id] = offset }
         }
         return try outcome(existing: existing, stored: stored)
@@ -117,23 +114,21 @@ struct PostgresAppendGroup: Sendable {
 /// The append statement (``PostgresLogFunctions``), prepared once per pooled connection.
 ///
 /// Rows: one per id of the group already stored (`stored` false) and one per event it stored (`stored` true), with
-/// its offset; one for the notification (all null).
+/// its offset.
 struct PostgresAppendStatement: PostgresPreparedStatement {
     typealias Row = (String?, Int64?, Bool?)
 
     static let name = "blobhub_append_v3"
 
-    static let sql = "SELECT event_id, event_offset, stored FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7, $8)"
+    static let sql = "SELECT event_id, event_offset, stored FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7)"
 
     var ids: [String] = [], types: [String] = [], createdAts: [Int64] = [], keyLists: [String] = []
     var jsons: [ByteBuffer] = []
     /// Each key of each event, with the 1-based position of its event in `ids`.
     var keyRows: [String] = [], keyOrdinals: [Int64] = []
-    /// The writing node's tag, in the notification (its own listener ignores it).
-    var node = ""
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 8)
+        var bindings = PostgresBindings(capacity: 7)
         bindings.append(ids)
         bindings.append(types)
         bindings.append(createdAts)
@@ -141,7 +136,6 @@ struct PostgresAppendStatement: PostgresPreparedStatement {
         bindings.append(jsons)
         bindings.append(keyRows)
         bindings.append(keyOrdinals)
-        bindings.append(node)
         return bindings
     }
 

@@ -7,17 +7,18 @@
 ///   commit in another, and a rolled-back append leaves its offsets unused.
 /// * A reader may only hand out offsets below which nothing can still commit: the *watermark*. A probe
 ///   (`blobhub_probe_v3`) reads the last offset taken, then — strictly after — the transaction ids of this
-///   store's sessions that are running (`pg_stat_activity.backend_xid`, live). Any append holding an offset at or below that value got its id before it took the offset, so
+///   store's writers that are running (from the lock table: a transaction holds the lock on its own id). Any append holding an offset at or below that value got its id before it took the offset, so
 ///   it is in that list unless it has already ended. Once none of those transactions runs any more
 ///   (`blobhub_settled_v3`), every offset up to the probed value is either committed — and visible to any
 ///   statement that starts now — or never will be: the probed value is the new watermark. The tailer does a
 ///   probe, the check of its previous probe and the read in one call (`blobhub_tail_v3`).
-/// * Sessions are recognized by `application_name` (`blobhub-realtime…`, set by every node's pool), so a long
-///   transaction of some other program sharing the database cannot hold the watermark back. All nodes must
-///   connect as the same role (or one with `pg_read_all_stats`) to see each other's `backend_xid`.
+/// * Writers are recognized by a shared advisory lock their sessions hold, so a long transaction of some other
+///   program sharing the database cannot hold the watermark back.
 enum PostgresLogFunctions {
-    /// The prefix of `application_name` of every pool session (the probe counts only these).
+    /// The prefix of `application_name` of every pool session (operators see the nodes' sessions by it).
     static let applicationNamePrefix = "blobhub-realtime"
+    /// The advisory lock class (first key) that marks a session as one of the store's writers.
+    static let writerLockClass: Int32 = 0x626C_6F62  // "blob"
 
     /// The append's lookup of ids already stored (a test checks its generic plan uses the id index).
     static let idLookup = "SELECT e.id, e.log_offset FROM blobhub_events e WHERE e.id = ANY(p_ids)"
@@ -38,11 +39,13 @@ enum PostgresLogFunctions {
         """,
         """
         CREATE OR REPLACE FUNCTION blobhub_append_v3(p_ids text[], p_types text[], p_created bigint[], p_keys text[],
-                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[],
-                                                     p_node text)
+                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[])
         RETURNS TABLE (event_id text, event_offset bigint, stored boolean) LANGUAGE plpgsql AS $fn$
         BEGIN
-            -- The transaction id before any offset: a probe that sees an offset taken sees this transaction.
+            -- Marks the session as one of the store's writers (held until it disconnects; taken again, it only
+            -- counts up in the session), then the transaction id, then the offsets: a probe that sees an offset
+            -- taken sees this transaction running, unless it ended.
+            PERFORM pg_try_advisory_lock_shared(\(writerLockClass), 1);
             PERFORM pg_current_xact_id();
             RETURN QUERY
             WITH input AS (
@@ -65,13 +68,10 @@ enum PostgresLogFunctions {
             ), inserted_keys AS (
                 INSERT INTO blobhub_event_keys (key, log_offset)
                 SELECT k.key, p.log_offset FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n) JOIN placed p ON p.n = k.n
-            ), notified AS (
-                SELECT pg_notify('blobhub_realtime', 'e:' || (SELECT max(log_offset) FROM placed) || ':' || p_node)
-                WHERE EXISTS (SELECT 1 FROM placed)
             )
+            -- No pg_notify here: notifying transactions commit one at a time (``CommitNotifier``).
             SELECT x.id, x.log_offset, false FROM existing x
-            UNION ALL SELECT p.id, p.log_offset, true FROM placed p
-            UNION ALL SELECT NULL, NULL, NULL FROM notified;
+            UNION ALL SELECT p.id, p.log_offset, true FROM placed p;
         END
         $fn$
         """,
@@ -86,15 +86,21 @@ enum PostgresLogFunctions {
         END
         $fn$
         """,
-        // The store's sessions with a transaction id, as `pid:xid`. Read from `pg_stat_activity`, whose
-        // `backend_xid` is the session's current one: set when the id is assigned, cleared when the transaction's
-        // end becomes visible to new snapshots. Within a transaction the activity is read once, at its first use
-        // (and then kept), which is why a probe reads the offset taken before it touches the activity.
+        // The store's writers with a transaction id, as `pid:xid`, from one reading of the lock table: a writer
+        // session holds the shared advisory lock (class, 1) in this database, and every transaction with an id
+        // holds the lock on that id until its end is visible to new snapshots. (`pg_stat_activity` would do too,
+        // but reading it spins on any backend preempted while updating its status: milliseconds on a busy host.)
         """
         CREATE OR REPLACE FUNCTION blobhub_running_v3() RETURNS text[] LANGUAGE sql AS $fn$
-            SELECT coalesce(array_agg(a.pid::text || ':' || a.backend_xid::text), '{}') FROM pg_stat_activity a
-            WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
-              AND a.application_name LIKE 'blobhub-realtime%'
+            WITH locks AS MATERIALIZED (SELECT * FROM pg_locks WHERE granted),
+            writers AS (
+                SELECT l.pid FROM locks l
+                WHERE l.locktype = 'advisory' AND l.classid = \(writerLockClass) AND l.objid = 1 AND l.objsubid = 2
+                  AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+            )
+            SELECT coalesce(array_agg(t.pid::text || ':' || t.transactionid::text), '{}') FROM locks t
+            WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.pid <> pg_backend_pid()
+              AND t.pid IN (SELECT w.pid FROM writers w)
         $fn$
         """,
         """
@@ -116,12 +122,12 @@ enum PostgresLogFunctions {
             v_watermark bigint := NULL;
         BEGIN
             v_taken := blobhub_taken_v3();
-            -- The activity is read here, after the offset taken, and kept for the rest of the transaction: the
-            -- previous probe's transactions are checked against the same reading, also taken after that probe.
+            -- After the offset taken; the previous probe's transactions are checked against the same reading,
+            -- which is later than that probe.
             v_pending := blobhub_running_v3();
             IF cardinality(v_pending) = 0 THEN
                 v_watermark := v_taken;
-            ELSIF p_prev_taken IS NOT NULL AND blobhub_settled_v3(p_prev_pending) THEN
+            ELSIF p_prev_taken IS NOT NULL AND NOT (v_pending && p_prev_pending) THEN
                 v_watermark := p_prev_taken;
             END IF;
             RETURN QUERY SELECT v_watermark, v_taken, v_pending,

@@ -49,7 +49,7 @@ extension PostgresStore {
         let outcome: PostgresAppendGroup.Outcome
         do {
             try checkOpen()
-            let appends = PostgresAppendGroup(group.map(\.batch), node: nodeTag)
+            let appends = PostgresAppendGroup(group.map(\.batch))
             let client = client, logger = logger
             outcome = try await withDeadline(timeouts.append) { try await appends.commit(client, logger: logger) }
         } catch {
@@ -63,6 +63,9 @@ extension PostgresStore {
         var waiting: [(GroupCommitQueue.Pending, [AppendResult])] = []
         for (pending, results) in zip(group, outcome.results) {
             if pending.answersFirst && deliverableNow { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
+        }
+        if let stored = outcome.results.lazy.flatMap({ $0 }).filter({ !$0.duplicate }).map(\.offset).max() {
+            notifier.committed(through: stored)
         }
         if let committed = outcome.committed { sequencer.submit(committed) }
         // Offsets before them still outstanding, offsets not consecutive, or a duplicate of an event not read yet:

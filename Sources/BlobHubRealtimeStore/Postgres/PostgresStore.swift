@@ -29,6 +29,7 @@ public final class PostgresStore: RealtimeStore {
     let sequencer: DeliverySequencer
     let tailer: PostgresTailer
     let nodeRow: PostgresNodes
+    let notifier: CommitNotifier
     let timeouts: Timeouts
     /// Appends hold no lock, so a second writer's statement runs while the first one's COMMIT flushes; measured in
     /// BENCHMARKS.md ("Cluster").
@@ -104,6 +105,7 @@ public final class PostgresStore: RealtimeStore {
         self.sequencer = sequencer
         self.tailer = tailer
         self.nodeRow = nodeRow
+        self.notifier = CommitNotifier(client: client, node: nodeTag, logger: logger)
         self.timeouts = timeouts
         self.logger = logger
         self.tasks = Mutex(tasks)
@@ -126,7 +128,12 @@ public final class PostgresStore: RealtimeStore {
     /// the statistics of that moment — on a new, empty log a sequential scan looks cheapest for the id lookup
     /// and would then stay as the log grows — so sequential scans are ruled out where an index can serve:
     /// every query of this store is an index lookup or range scan, or reads a table that has no other path.
-    static let poolSessionSettings = [("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off")]
+    ///
+    /// `jit = off`: with sequential scans "disabled", the one left where no index serves (the heartbeat's scan of the
+    /// few `blobhub_nodes` rows) is costed past `jit_above_cost`, and PostgreSQL compiled it with LLVM on every
+    /// heartbeat (~100–250 ms of a core each, seen in a profile of the cluster benchmark). None of the store's
+    /// queries is long enough for JIT to pay off.
+    static let poolSessionSettings = [("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"), ("jit", "off")]
 
     private static func clientConfiguration(_ settings: PostgresSettings) throws -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS = switch settings.tls {

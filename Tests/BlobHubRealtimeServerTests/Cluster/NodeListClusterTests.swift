@@ -30,7 +30,11 @@ struct NodeListClusterTests {
             // A WebSocket on node 1 shows on node 0 within a heartbeat or two.
             let socket = try await nodes[1].connectInitialized()
             _ = try await socket.subscribe(sessionParams())
-            let seen = try await eventually { let stats = try await Stats(of: nodes[0]); return stats.entry(ids[1])?.connections == 1 ? stats : nil }
+            // Both figures: a heartbeat may be written between the connect and the subscribe.
+            let seen = try await eventually {
+                let stats = try await Stats(of: nodes[0])
+                return stats.entry(ids[1])?.connections == 1 && stats.entry(ids[1])?.subscriptions == 1 ? stats : nil
+            }
             #expect(seen.entry(ids[1])?.subscriptions == 1)
             #expect(seen.entry(ids[0])?.connections == 0)
 
