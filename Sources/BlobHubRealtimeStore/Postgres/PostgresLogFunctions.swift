@@ -39,8 +39,11 @@ enum PostgresLogFunctions {
         """,
         """
         CREATE OR REPLACE FUNCTION blobhub_append_v3(p_ids text[], p_types text[], p_created bigint[], p_keys text[],
-                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[])
-        RETURNS TABLE (event_id text, event_offset bigint, stored boolean) LANGUAGE plpgsql AS $fn$
+                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[],
+                                                     p_probe boolean)
+        RETURNS TABLE (event_id text, event_offset bigint, stored boolean, pending text[]) LANGUAGE plpgsql AS $fn$
+        DECLARE
+            v_taken bigint;
         BEGIN
             -- Marks the session as one of the store's writers (held until it disconnects; taken again, it only
             -- counts up in the session), then the transaction id, then the offsets: a probe that sees an offset
@@ -70,8 +73,14 @@ enum PostgresLogFunctions {
                 SELECT k.key, p.log_offset FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n) JOIN placed p ON p.n = k.n
             )
             -- No pg_notify here: notifying transactions commit one at a time (``CommitNotifier``).
-            SELECT x.id, x.log_offset, false FROM existing x
-            UNION ALL SELECT p.id, p.log_offset, true FROM placed p;
+            SELECT x.id, x.log_offset, false, NULL::text[] FROM existing x
+            UNION ALL SELECT p.id, p.log_offset, true, NULL::text[] FROM placed p;
+            IF p_probe THEN
+                -- A probe taken after this append's offsets (the other writers; this transaction ends with the
+                -- statement): once it settles, the watermark covers this append (``PostgresTailer/offer(_:)``).
+                v_taken := blobhub_taken_v3();
+                RETURN QUERY SELECT NULL::text, v_taken, NULL::boolean, blobhub_running_v3();
+            END IF;
         END
         $fn$
         """,
