@@ -219,6 +219,7 @@ let package = Package(
             dependencies: [
                 "BlobHubRealtimeStore",
                 "BlobHubRealtimePostgresTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

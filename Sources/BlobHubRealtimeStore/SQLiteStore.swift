@@ -33,6 +33,8 @@ public final class SQLiteStore: RealtimeStore {
     private let appendQueue = GroupCommitQueue()
     /// How often a shared transaction failed and its appends were retried one by one (for tests).
     let groupRetries = Atomic<Int>(0)
+    /// The last append failed because the disk was full: unhealthy until a write succeeds again.
+    private let diskFull = Atomic<Bool>(false)
 
     /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
     public init(path: String) throws {
@@ -45,6 +47,10 @@ public final class SQLiteStore: RealtimeStore {
         // it opens a pool in WAL mode; FULL is set explicitly afterwards (a test checks the effective value).
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        // A file migrated by a newer server: refused untouched (this server would not know its tables).
+        if try pool.read({ try Self.migrator.hasBeenSuperseded($0) }) {
+            throw StoreError.corrupt("its schema is newer than this server's (unknown migrations); upgrade the server")
         }
         try Self.migrator.migrate(pool)
         let epoch = try pool.read { db in
@@ -172,6 +178,11 @@ public final class SQLiteStore: RealtimeStore {
             for (pending, range) in zip(group, ranges) where !pending.answersFirst {
                 pending.complete(.success(Array(outcome.0[range])))
             }
+            diskFull.store(false, ordering: .relaxed)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            // Nothing of the group was stored (the transaction rolled back); retrying one by one would fail the same.
+            diskFull.store(true, ordering: .relaxed)
+            for pending in group { pending.complete(.failure(StoreError.diskFull)) }
         } catch where group.count > 1 {
             groupRetries.add(1, ordering: .relaxed)
             for pending in group {
@@ -432,8 +443,18 @@ public final class SQLiteStore: RealtimeStore {
 
     // MARK: - Lifecycle
 
+    /// Readable, and — after an append failed on a full disk — writable again: then every check writes one row
+    /// (a new value each time: SQLite skips writing a page whose content does not change) until that succeeds,
+    /// so readiness turns green once space returns.
     public func isHealthy() async -> Bool {
         do {
+            if diskFull.load(ordering: .relaxed) {
+                let stamp = String(DispatchTime.now().uptimeNanoseconds)
+                try await pool.write { db in
+                    try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_check', ?)", arguments: [stamp])
+                }
+                diskFull.store(false, ordering: .relaxed)
+            }
             return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") } == 1
         } catch {
             return false

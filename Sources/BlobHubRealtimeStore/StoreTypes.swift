@@ -120,12 +120,15 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case closed
     /// The database content is not what this store expects (e.g. missing metadata).
     case corrupt(String)
+    /// The disk under the store is full: nothing of the append was stored.
+    case diskFull
 
     public var description: String {
         switch self {
         case .invalidEvent(let index, let reason): "invalid event at index \(index): \(reason)"
         case .closed: "the store is closed"
         case .corrupt(let reason): "the store's database is corrupt: \(reason)"
+        case .diskFull: "the store's disk is full"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 @testable import BlobHubRealtimeStore
@@ -89,6 +90,33 @@ struct SQLiteStoreTests {
         let recreated = try SQLiteStore(path: directory.path("a.sqlite"))
         #expect(recreated.epoch != first.epoch)
         try await recreated.close()
+    }
+
+    @Test("a file migrated by a newer server is refused at open, untouched")
+    func newerSchema() async throws {
+        try await withDatabasePath { path in
+            try await SQLiteStore(path: path).close()
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+            try queue.close()
+            #expect(throws: StoreError.corrupt("its schema is newer than this server's (unknown migrations); upgrade the server")) {
+                _ = try SQLiteStore(path: path)
+            }
+            let after = try DatabaseQueue(path: path)
+            #expect(try await after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+                    == ["v1", "v99-from-the-future"])
+            try after.close()
+        }
+    }
+
+    @Test("a file that is not a SQLite database is refused at open and left as it was")
+    func notADatabase() async throws {
+        try await withDatabasePath { path in
+            let garbage = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+            try garbage.write(to: URL(fileURLWithPath: path))
+            #expect(throws: (any Error).self) { _ = try SQLiteStore(path: path) }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+        }
     }
 
     @Test("an unopenable path throws")

@@ -1,4 +1,5 @@
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeStore
 import HTTPTypes
 import Logging
 import NIOCore
@@ -63,6 +64,9 @@ struct PublishEndpoint: Sendable {
             case .failure(let rejection as EventIntake.Rejection):
                 let status: HTTPResponse.Status = rejection.tooLarge ? .contentTooLarge : .badRequest
                 reply(.error(status, rejection.message, extra: [("index", .number(String(rejection.index))), ("field", .string(rejection.field))]))
+            case .failure(StoreError.diskFull):
+                logger.error("publish failed: the store's disk is full")
+                reply(.error(.serviceUnavailable, "the event log's disk is full; nothing of this request was stored"))
             case .failure(let error):
                 logger.error("publish failed", metadata: ["error": "\(error)"])
                 reply(.error(.serviceUnavailable, "the event log is unavailable"))
