@@ -126,7 +126,7 @@ for s in order:
     waits = {}
     for r in rs:
         secs = r.get("duration_seconds") or 1
-        is_append = lambda q: q.get("query", "").startswith("WITH input") or "blobhub_append_v" in q.get("query", "")
+        is_append = lambda q: q.get("query", "").startswith("WITH input") or "event_offset, stored" in q.get("query", "")
         app = [q for q in r["pg_statements"] if is_append(q)]
         rest = [q for q in r["pg_statements"] if not is_append(q)]
         if app:

@@ -36,20 +36,15 @@ struct PostgresAppendGroup: Sendable {
         /// the group's offsets are not consecutive (another node took offsets between them): then only the
         /// tailer, reading up to the watermark, may hand them out.
         var committed: DeliverySequencer.Range?
-        /// A probe taken after the group's offsets, when asked for (``commit(_:probe:logger:)``).
-        var probe: PostgresWatermark.Probe?
     }
 
     static let uniqueViolation = "23505"
     /// Each retry follows a concurrent insert of one of the group's ids that committed; a few suffice.
     static let attempts = 4
 
-    /// Stores the group: one statement, written again when a concurrent duplicate made it fail. With `probe`, the
-    /// statement also returns a watermark probe taken after its offsets.
-    func commit(_ client: PostgresClient, probe: Bool, logger: Logger) async throws -> Outcome {
+    /// Stores the group: one statement, written again when a concurrent duplicate made it fail.
+    func commit(_ client: PostgresClient, logger: Logger) async throws -> Outcome {
         var attempt = 1
-        var statement = statement
-        statement.probe = probe
         while true {
             do {
                 return try await outcome(client.execute(statement, logger: logger))
@@ -81,15 +76,11 @@ struct PostgresAppendGroup: Sendable {
     private func outcome(_ rows: some AsyncSequence<PostgresAppendStatement.Row, any Error>) async throws -> Outcome {
         var existing: [String: Int64] = [:]
         var stored: [String: Int64] = [:]
-        var probe: PostgresWatermark.Probe?
-        for try await (id, offset, fresh, pending) in rows {
-            if let pending, let offset { probe = .init(taken: offset, pending: pending) }
+        for try await (id, offset, fresh) in rows {
             guard let id, let offset, let fresh else { continue }
             if fresh { stored[id] = offset } else { existing[id] = offset }
         }
-        var outcome = try outcome(existing: existing, stored: stored)
-        outcome.probe = probe
-        return outcome
+        return try outcome(existing: existing, stored: stored)
     }
 
     /// Offsets in input order: an id stored before is a duplicate of that one, an id stored by this group has the
@@ -123,22 +114,21 @@ struct PostgresAppendGroup: Sendable {
 /// The append statement (``PostgresLogFunctions``), prepared once per pooled connection.
 ///
 /// Rows: one per id of the group already stored (`stored` false) and one per event it stored (`stored` true), with
-/// its offset; with `probe`, one more: the last offset taken and the writers running (`pending`), after them.
+/// its offset.
 struct PostgresAppendStatement: PostgresPreparedStatement {
-    typealias Row = (String?, Int64?, Bool?, [String]?)
+    typealias Row = (String?, Int64?, Bool?)
 
     static let name = "blobhub_append_v3"
 
-    static let sql = "SELECT event_id, event_offset, stored, pending FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7, $8)"
+    static let sql = "SELECT event_id, event_offset, stored FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7)"
 
     var ids: [String] = [], types: [String] = [], createdAts: [Int64] = [], keyLists: [String] = []
     var jsons: [ByteBuffer] = []
     /// Each key of each event, with the 1-based position of its event in `ids`.
     var keyRows: [String] = [], keyOrdinals: [Int64] = []
-    var probe = false
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 8)
+        var bindings = PostgresBindings(capacity: 7)
         bindings.append(ids)
         bindings.append(types)
         bindings.append(createdAts)
@@ -146,7 +136,6 @@ struct PostgresAppendStatement: PostgresPreparedStatement {
         bindings.append(jsons)
         bindings.append(keyRows)
         bindings.append(keyOrdinals)
-        bindings.append(probe)
         return bindings
     }
 

@@ -34,52 +34,44 @@ enum PostgresLogFunctions {
         "DELETE FROM blobhub_counters WHERE name = 'head'",
         """
         CREATE OR REPLACE FUNCTION blobhub_taken_v3() RETURNS bigint LANGUAGE sql AS $fn$
-            SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END FROM blobhub_offsets s
+            SELECT coalesce(pg_sequence_last_value('blobhub_offsets'), 0)
         $fn$
         """,
         """
         CREATE OR REPLACE FUNCTION blobhub_append_v3(p_ids text[], p_types text[], p_created bigint[], p_keys text[],
-                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[],
-                                                     p_probe boolean)
-        RETURNS TABLE (event_id text, event_offset bigint, stored boolean, pending text[]) LANGUAGE plpgsql AS $fn$
+                                                     p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[])
+        RETURNS TABLE (event_id text, event_offset bigint, stored boolean) LANGUAGE plpgsql AS $fn$
         DECLARE
-            v_taken bigint;
+            v_fresh integer[];   -- input positions of the ids not stored yet, ascending
+            v_offsets bigint[];  -- their offsets, ascending
+            v_by_n bigint[];     -- input position -> offset (null: already stored)
         BEGIN
             -- Marks the session as one of the store's writers (held until it disconnects; taken again, it only
             -- counts up in the session), then the transaction id, then the offsets: a probe that sees an offset
             -- taken sees this transaction running, unless it ended.
             PERFORM pg_try_advisory_lock_shared(\(writerLockClass), 1);
             PERFORM pg_current_xact_id();
-            RETURN QUERY
-            WITH input AS (
-                SELECT * FROM unnest(p_ids, p_types, p_created, p_keys, p_jsons)
-                    WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
-            ), existing AS MATERIALIZED (
-                \(idLookup)
-            ), fresh AS MATERIALIZED (
-                SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i
-                WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.id = i.id)
-            ), taken AS MATERIALIZED (
-                SELECT nextval('blobhub_offsets') AS log_offset FROM fresh
-            ), placed AS MATERIALIZED (
-                -- Matched by rank: the batch's events get ascending offsets in input order.
-                SELECT f.*, t.log_offset FROM fresh f
-                JOIN (SELECT log_offset, row_number() OVER (ORDER BY log_offset) AS k FROM taken) t ON t.k = f.k
-            ), inserted_events AS (
+            RETURN QUERY SELECT x.id, x.log_offset, false FROM (\(idLookup)) x;
+            -- Arrays and subscripts, no joins: a join of the batch with itself costs quadratic time.
+            v_fresh := ARRAY(SELECT t.n::integer FROM unnest(p_ids) WITH ORDINALITY AS t(id, n)
+                             WHERE NOT EXISTS (SELECT 1 FROM blobhub_events e WHERE e.id = t.id) ORDER BY t.n);
+            IF cardinality(v_fresh) > 0 THEN
+                -- Sorted: the batch's events get ascending offsets in input order.
+                v_offsets := ARRAY(SELECT o FROM (SELECT nextval('blobhub_offsets') AS o
+                                                  FROM generate_series(1, cardinality(v_fresh))) s ORDER BY o);
+                v_by_n := array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]);
+                FOR i IN 1 .. cardinality(v_fresh) LOOP
+                    v_by_n[v_fresh[i]] := v_offsets[i];
+                END LOOP;
                 INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
-                SELECT p.log_offset, p.id, p.type, p.created_at, p.keys, p.json FROM placed p
-            ), inserted_keys AS (
+                    SELECT v_by_n[t.n::integer], t.id, t.type, t.created_at, t.keys, t.json
+                    FROM unnest(p_ids, p_types, p_created, p_keys, p_jsons) WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
+                    WHERE v_by_n[t.n::integer] IS NOT NULL;
                 INSERT INTO blobhub_event_keys (key, log_offset)
-                SELECT k.key, p.log_offset FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n) JOIN placed p ON p.n = k.n
-            )
-            -- No pg_notify here: notifying transactions commit one at a time (``CommitNotifier``).
-            SELECT x.id, x.log_offset, false, NULL::text[] FROM existing x
-            UNION ALL SELECT p.id, p.log_offset, true, NULL::text[] FROM placed p;
-            IF p_probe THEN
-                -- A probe taken after this append's offsets (the other writers; this transaction ends with the
-                -- statement): once it settles, the watermark covers this append (``PostgresTailer/offer(_:)``).
-                v_taken := blobhub_taken_v3();
-                RETURN QUERY SELECT NULL::text, v_taken, NULL::boolean, blobhub_running_v3();
+                    SELECT k.key, v_by_n[k.n::integer] FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n)
+                    WHERE v_by_n[k.n::integer] IS NOT NULL;
+                -- No pg_notify here: notifying transactions commit one at a time (``CommitNotifier``).
+                RETURN QUERY SELECT p_ids[v_fresh[i]], v_offsets[i], true FROM generate_subscripts(v_fresh, 1) AS i;
             END IF;
         END
         $fn$
@@ -100,16 +92,21 @@ enum PostgresLogFunctions {
         // holds the lock on that id until its end is visible to new snapshots. (`pg_stat_activity` would do too,
         // but reading it spins on any backend preempted while updating its status: milliseconds on a busy host.)
         """
-        CREATE OR REPLACE FUNCTION blobhub_running_v3() RETURNS text[] LANGUAGE sql AS $fn$
-            WITH locks AS MATERIALIZED (SELECT * FROM pg_locks WHERE granted),
-            writers AS (
-                SELECT l.pid FROM locks l
-                WHERE l.locktype = 'advisory' AND l.classid = \(writerLockClass) AND l.objid = 1 AND l.objsubid = 2
-                  AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-            )
-            SELECT coalesce(array_agg(t.pid::text || ':' || t.transactionid::text), '{}') FROM locks t
-            WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.pid <> pg_backend_pid()
-              AND t.pid IN (SELECT w.pid FROM writers w)
+        CREATE OR REPLACE FUNCTION blobhub_running_v3() RETURNS text[] LANGUAGE plpgsql AS $fn$
+        BEGIN
+            -- PL/pgSQL: the plan is made once per session (a SQL function's is made on every call).
+            RETURN ARRAY(
+                WITH locks AS MATERIALIZED (SELECT l.locktype, l.classid, l.objid, l.objsubid, l.database, l.mode,
+                                                   l.pid, l.transactionid FROM pg_locks l WHERE l.granted),
+                writers AS (
+                    SELECT w.pid FROM locks w
+                    WHERE w.locktype = 'advisory' AND w.classid = \(writerLockClass) AND w.objid = 1 AND w.objsubid = 2
+                      AND w.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                )
+                SELECT t.pid::text || ':' || t.transactionid::text FROM locks t
+                WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.pid <> pg_backend_pid()
+                  AND t.pid IN (SELECT w.pid FROM writers w));
+        END
         $fn$
         """,
         """
@@ -131,6 +128,13 @@ enum PostgresLogFunctions {
             v_watermark bigint := NULL;
         BEGIN
             v_taken := blobhub_taken_v3();
+            IF v_taken <= p_after AND p_prev_taken IS NULL THEN
+                -- Nothing taken after what the caller has: no reading of the lock table needed.
+                RETURN QUERY SELECT p_after, v_taken, '{}'::text[],
+                    (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
+                    NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
+                RETURN;
+            END IF;
             -- After the offset taken; the previous probe's transactions are checked against the same reading,
             -- which is later than that probe.
             v_pending := blobhub_running_v3();

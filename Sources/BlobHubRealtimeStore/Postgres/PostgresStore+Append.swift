@@ -1,6 +1,5 @@
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// Appends: queued, then written by the node's writer tasks, all appends queued meanwhile in one statement
 /// (group commit, ``PostgresAppendGroup``). After COMMIT the node hands its own events to its fan-out at once
@@ -52,10 +51,7 @@ extension PostgresStore {
             try checkOpen()
             let appends = PostgresAppendGroup(group.map(\.batch))
             let client = client, logger = logger
-            // A probe only while groups are not deliverable at once (other writers interleave): it costs a read of
-            // the lock table.
-            let probe = probeAppends.load(ordering: .relaxed)
-            outcome = try await withDeadline(timeouts.append) { try await appends.commit(client, probe: probe, logger: logger) }
+            outcome = try await withDeadline(timeouts.append) { try await appends.commit(client, logger: logger) }
         } catch {
             logger.warning("append failed", metadata: ["error": "\(String(reflecting: error))"])
             for pending in group { pending.complete(.failure(error)) }
@@ -64,7 +60,6 @@ extension PostgresStore {
         // Answered before the fan-out gets the events only when nothing before them is outstanding: a 202 then
         // follows offset order, as deliveries do (docs/cluster.md, "Offsets and the watermark").
         let deliverableNow = outcome.committed.map { sequencer.delivered >= $0.after } ?? false
-        probeAppends.store(!deliverableNow, ordering: .relaxed)
         var waiting: [(GroupCommitQueue.Pending, [AppendResult])] = []
         for (pending, results) in zip(group, outcome.results) {
             if pending.answersFirst && deliverableNow { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
@@ -76,9 +71,7 @@ extension PostgresStore {
         // Offsets before them still outstanding, offsets not consecutive, or a duplicate of an event not read yet:
         // the tailer reads up to the watermark.
         let highest = outcome.results.lazy.flatMap { $0 }.map(\.offset).max() ?? 0
-        if highest > sequencer.delivered {
-            if let probe = outcome.probe { tailer.offer(probe) } else { tailer.wake.signal() }
-        }
+        if highest > sequencer.delivered { tailer.wake.signal() }
         for (pending, results) in waiting {
             // Duplicates too: their first append may still be below the watermark.
             guard let last = results.lazy.map(\.offset).max() else {

@@ -30,8 +30,6 @@ public final class PostgresStore: RealtimeStore {
     let tailer: PostgresTailer
     let nodeRow: PostgresNodes
     let notifier: CommitNotifier
-    /// Whether appends return a watermark probe (set while the last group could not be delivered at once).
-    let probeAppends = Atomic<Bool>(false)
     let timeouts: Timeouts
     /// Appends hold no lock, so a second writer's statement runs while the first one's COMMIT flushes; measured in
     /// BENCHMARKS.md ("Cluster").

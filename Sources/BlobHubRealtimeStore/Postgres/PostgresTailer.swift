@@ -15,8 +15,6 @@ import Synchronization
 /// failed one unhealthy (readiness).
 final class PostgresTailer: Sendable {
     private struct State {
-        /// A probe a writer took after its offsets (``offer(_:)``), for the next round.
-        var offered: PostgresWatermark.Probe?
         var registryVersion: Int64
         var healthy = true
         var stopped = false
@@ -82,16 +80,6 @@ final class PostgresTailer: Sendable {
     /// cost a tailer round each (measured: at 2 ms, three busy nodes spent more on rounds than on appends).
     static let settleInterval: Duration = .milliseconds(5)
 
-    /// A writer committed a group that could not be delivered at once, with a probe taken after its offsets: the
-    /// next round checks that probe, so the group is delivered (and acknowledged) as soon as the appends before it
-    /// ended, without a probe of the tailer's own after the commit.
-    func offer(_ probe: PostgresWatermark.Probe) {
-        state.withLock { state in
-            if state.offered.map({ $0.taken < probe.taken }) ?? true { state.offered = probe }
-        }
-        wake.signal()
-    }
-
     /// Ends the loop's waits.
     func stop() {
         state.withLock { $0.stopped = true }
@@ -107,12 +95,6 @@ final class PostgresTailer: Sendable {
             var outcome = Outcome.current
             repeat {
                 let after = sequencer.delivered
-                // A writer's probe is newer than the loop's own: every transaction of the older one that still runs
-                // is in it too, so it covers what the older one did.
-                if let offered = state.withLock({ state in defer { state.offered = nil }; return state.offered }),
-                   offered.taken > (previous?.taken ?? .min) {
-                    previous = offered
-                }
                 let prior = previous
                 let round = try await withDeadline(healthTimeout) { [client, logger] in
                     try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit, logger: logger)
