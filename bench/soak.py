@@ -20,7 +20,7 @@ Loopback only; every loop is bounded by the run's deadline.
 """
 from __future__ import annotations
 
-import argparse, asyncio, base64, hashlib, hmac, json, os, random, socket, statistics, struct, sys, time
+import argparse, asyncio, base64, hashlib, hmac, json, multiprocessing, os, random, socket, statistics, struct, sys, time
 from dataclasses import dataclass, field
 
 from blobhub_realtime import RealtimeClient
@@ -147,6 +147,12 @@ async def raw_connect(user: str, session: str | None, receive_buffer: int = 0) -
     return reader, writer
 
 
+def close_frame(code: int) -> bytes:
+    mask = os.urandom(4)
+    payload = struct.pack(">H", code)
+    return bytes([0x88, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 def reset(writer: asyncio.StreamWriter) -> None:
     """Closes with a TCP reset (SO_LINGER 0): no close frame, no FIN."""
     sock = writer.get_extra_info("socket")
@@ -184,23 +190,22 @@ class Steady:
         self.duplicates = 0
         self.out_of_order = 0
 
-    async def run(self, ready: asyncio.Event, counter: list[int]) -> None:
+    async def run(self, subscribed: list[int], stop: asyncio.Event) -> None:
+        self.token_refreshes = self.reconnects = 0
         async with RealtimeClient(f"ws://{HOST}:{a.port}/v1", token_provider=lambda: mint(STEADY_USER, 90),
                                   refresh_before=45, heartbeat_interval=20) as client:
             sub = await client.subscribe(scope="revision", scope_id=REVISION, target="session", target_id=self.session)
-            counter[0] += 1
-            if counter[0] == a.subscribers:
-                ready.set()
+            subscribed[0] += 1
             try:
-                while now() < DEADLINE + 15:
+                while not stop.is_set():
                     try:
-                        event = await sub.next(timeout=max(0.1, DEADLINE + 15 - now()))
+                        event = await sub.next(timeout=0.5)
                     except (TimeoutError, asyncio.TimeoutError):
-                        break
+                        continue
                     sent = event.data.get("sent_ns")
                     if isinstance(sent, int):
-                        ms = (time.monotonic_ns() - sent) / 1e6
-                        stats.latencies.append(ms)
+                        t = time.monotonic_ns()
+                        stats.all_latencies.append((t / 1e9, (t - sent) / 1e6))
                     if self.offsets and event.offset <= self.offsets[-1]:
                         if event.offset in self.offsets:
                             self.duplicates += 1
@@ -212,6 +217,44 @@ class Steady:
                 stats.steady_errors.append(f"{self.session}: {error!r}")
             self.token_refreshes = client.token_refreshes
             self.reconnects = client.reconnects
+
+
+def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "multiprocessing.synchronize.Event",
+                  ready_flag: "multiprocessing.synchronize.Event", out_path: str) -> None:
+    """The steady subscribers, in a process of their own (one Python process could not also run the churn and
+    the publisher without delaying their events itself)."""
+    async def run() -> None:
+        steady = [Steady(i) for i in range(a.subscribers)]
+        subscribed, stop = [0], asyncio.Event()
+        tasks = []
+        for i, s in enumerate(steady):
+            tasks.append(asyncio.create_task(s.run(subscribed, stop)))
+            if i % 100 == 99:
+                await asyncio.sleep(0.05)
+        while subscribed[0] < a.subscribers:
+            await asyncio.sleep(0.2)
+        ready_flag.set()
+        while not stop_flag.is_set():
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(10)   # the last events in flight
+        stop.set()
+        await asyncio.wait(tasks, timeout=30)
+        result = {
+            "sessions": {s.session: {"offsets": s.offsets, "duplicates": s.duplicates, "out_of_order": s.out_of_order}
+                         for s in steady},
+            "errors": stats.steady_errors, "latencies": stats.all_latencies,
+            "token_refreshes": sum(s.token_refreshes for s in steady), "reconnects": sum(s.reconnects for s in steady),
+        }
+        with open(out_path, "w") as fh:
+            json.dump(result, fh)
+    asyncio.run(run())
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def flapper(index: int) -> None:
@@ -236,12 +279,17 @@ async def flapper(index: int) -> None:
 
 async def churn_one(kind: str) -> None:
     try:
-        if kind == "clean":
-            async with RealtimeClient(f"ws://{HOST}:{a.port}/v1", token=mint(STEADY_USER, 300), heartbeat_interval=None,
-                                      reconnect=False) as client:
-                await client.subscribe(scope="revision", scope_id=REVISION, target="session",
-                                       target_id=f"s-{random.randrange(a.subscribers)}")
-                await asyncio.sleep(random.uniform(0.05, 0.5))
+        if kind == "clean":   # subscribe, then a closing handshake (close frame 1000, the node's answer, EOF)
+            conn = await raw_connect(STEADY_USER, f"s-{random.randrange(a.subscribers)}")
+            if conn is None:
+                stats.churn_failed += 1
+                return
+            reader, writer = conn
+            await asyncio.sleep(random.uniform(0.05, 0.5))
+            writer.write(close_frame(1000))
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 10)   # until the node closes the TCP connection
+            writer.close()
         else:
             conn = await raw_connect(STEADY_USER, f"s-{random.randrange(a.subscribers)}")
             if conn is None:
@@ -374,14 +422,36 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-async def sampler(rows: list[dict[str, float]], start: float) -> None:
+def histogram_p99(before: dict[str, float], after: dict[str, float], name: str) -> float:
+    """p99 (ms) of a Prometheus histogram between two scrapes: the smallest bucket bound holding 99 %."""
+    prefix = name + '_bucket{le="'
+    buckets = []
+    for key, value in after.items():
+        if key.startswith(prefix):
+            bound = key[len(prefix):].split('"', 1)[0]
+            buckets.append((float("inf") if bound == "+Inf" else float(bound), value - before.get(key, 0)))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    for bound, count in buckets:
+        if total and count >= 0.99 * total:
+            return bound * 1000
+    return 0.0
+
+
+async def sampler(rows: list[dict[str, float]], start: float, tool_pids: list[int]) -> None:
+    previous = await metrics()
+    tool_before = [process_cpu(pid) for pid in tool_pids]
+    server_before = process_cpu(a.pid)
+    last = now()
     while now() < DEADLINE + 5:
         await asyncio.sleep(a.sample)
         rss, fds, threads = proc_figures(a.pid)
         m = await metrics()
-        latencies, stats.latencies = stats.latencies, []
         t = now() - start
-        stats.all_latencies.extend((t, v) for v in latencies)
+        span = max(0.001, now() - last)
+        last = now()
+        tool_cpu = [process_cpu(pid) for pid in tool_pids]
+        server_cpu = process_cpu(a.pid)
         status, body = await http("GET", "/v1/admin/stats", key=a.admin_key)
         events = json.loads(body).get("events", {}) if status == 200 else {}
         row = {
@@ -392,14 +462,16 @@ async def sampler(rows: list[dict[str, float]], start: float) -> None:
             "closes_ping_timeout": sum(v for k, v in m.items() if k.startswith("blobhub_realtime_closes_total") and "ping_timeout" in k),
             "db_kib": size(a.store_path) // 1024, "wal_kib": size(a.store_path + "-wal") // 1024 if a.store_path else 0,
             "retained_events": events.get("head_offset", 0) - events.get("pruned_through", 0),
-            "latency_p99_ms": round(p99(latencies), 2), "deliveries": len(latencies), "burst": int(stats.in_burst),
-            "churn_done": stats.churn_done,
+            "server_latency_p99_ms": round(histogram_p99(previous, m, "blobhub_realtime_delivery_latency_seconds"), 2),
+            "latency_p99_ms": 0.0,   # the steady subscribers' figure, filled in after the run (their own process)
+            "burst": int(stats.in_burst), "churn_done": stats.churn_done,
+            "server_cpu": round((server_cpu - server_before) / span * 100, 1),
+            "tool_cpu_max": round(max((c - b) / span * 100 for c, b in zip(tool_cpu, tool_before)), 1),
         }
+        previous, tool_before, server_before = m, tool_cpu, server_cpu
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
-
-# ---------------------------------------------------------------------------------------------- main
 
 def slope_per_hour(rows: list[dict[str, float]], key: str) -> float:
     xs = [r["t_s"] / 3600 for r in rows]
@@ -424,29 +496,42 @@ async def main() -> int:
         if status != 200:
             print(f"setup {method} {path}: HTTP {status} {text!r}", file=sys.stderr)
             return 2
-    DEADLINE = now() + 3600   # while connecting
-    print(f"connecting {a.subscribers} steady subscribers…", flush=True)
-    steady = [Steady(i) for i in range(a.subscribers)]
-    ready, counter = asyncio.Event(), [0]
-    steady_tasks = []
-    for i, s in enumerate(steady):
-        steady_tasks.append(asyncio.create_task(s.run(ready, counter)))
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(ready.wait(), 300)
+    print(f"connecting {a.subscribers} steady subscribers (own process)…", flush=True)
+    steady_out = a.json + ".steady.json"
+    start_flag, stop_flag, ready_flag = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Event()
+    worker = multiprocessing.Process(target=steady_worker, args=(start_flag, stop_flag, ready_flag, steady_out))
+    worker.start()
+    for _ in range(3000):
+        if ready_flag.is_set() or not worker.is_alive():
+            break
+        await asyncio.sleep(0.1)
+    if not ready_flag.is_set():
+        print("the steady subscribers did not all subscribe", file=sys.stderr)
+        worker.kill()
+        return 2
     start = now()
     DEADLINE = start + a.minutes * 60
     print(f"all subscribed; soaking for {a.minutes} minutes", flush=True)
     rows: list[dict[str, float]] = []
     hung: list[asyncio.StreamWriter] = []
-    jobs = [asyncio.create_task(j) for j in (publisher(), churn(start), registry_changes(start), sampler(rows, start),
-                                             non_readers(start, hung))]
+    jobs = [asyncio.create_task(j) for j in (publisher(), churn(start), registry_changes(start),
+                                             sampler(rows, start, [os.getpid(), worker.pid]), non_readers(start, hung))]
     jobs += [asyncio.create_task(flapper(i)) for i in range(a.flappers)]
     await asyncio.gather(*jobs, return_exceptions=True)
-    await asyncio.wait(steady_tasks, timeout=60)
+    stop_flag.set()
+    for _ in range(900):
+        if not worker.is_alive():
+            break
+        await asyncio.sleep(0.1)
     for w in hung:
         w.transport.abort()
     alive = os.path.exists(f"/proc/{a.pid}")
+    with open(steady_out) as fh:
+        steady = json.load(fh)
+    latencies = [(t - start, ms) for t, ms in steady["latencies"]]
+    for row in rows:   # the steady subscribers' p99 per sample window
+        window = [ms for t, ms in latencies if row["t_s"] - a.sample < t <= row["t_s"]]
+        row["latency_p99_ms"] = round(p99(window), 2)
 
     # -------- verdict
     with open(a.csv, "w") as fh:
@@ -476,20 +561,23 @@ async def main() -> int:
         checks.append(("the log stays within --retention-events (pruned every 30 s)",
                        most <= a.retention_events * 1.5, f"at most {most:.0f} retained (limit {a.retention_events})"))
     lost = duplicated = disordered = 0
-    for s in steady:
-        expected = stats.published.get(s.session, [])
-        got = set(s.offsets)
-        lost += sum(1 for o in expected if o not in got)
-        duplicated += s.duplicates
-        disordered += s.out_of_order
+    for session, got_list in ((k, v["offsets"]) for k, v in steady["sessions"].items()):
+        got = set(got_list)
+        lost += sum(1 for o in stats.published.get(session, []) if o not in got)
+        duplicated += steady["sessions"][session]["duplicates"]
+        disordered += steady["sessions"][session]["out_of_order"]
     checks.append(("steady subscribers: 0 lost, 0 duplicated, in order", lost == 0 and duplicated == 0 and disordered == 0,
-                   f"lost {lost}, duplicated {duplicated}, out of order {disordered}, errors {len(stats.steady_errors)}"))
-    quiet = [v for t, v in stats.all_latencies if t < QUIET]
-    busy = [v for t, v in stats.all_latencies if t >= QUIET + a.sample]
+                   f"lost {lost}, duplicated {duplicated}, out of order {disordered}, errors {len(steady['errors'])}"))
+    quiet = [v for t, v in latencies if t < QUIET]
+    busy = [v for t, v in latencies if t >= QUIET + a.sample]
     quiet_p99, busy_p99 = p99(quiet), p99(busy)
     checks.append(("steady p99 during churn and bursts within 2x the quiet figure (first 30 s)",
                    quiet_p99 > 0 and busy_p99 <= 2 * max(quiet_p99, 1.0),
                    f"quiet p99 {quiet_p99:.2f} ms, under churn/bursts {busy_p99:.2f} ms"))
+    tool_peak = max((r["tool_cpu_max"] for r in rows), default=0)
+    tool_bound = sum(1 for r in rows if r["tool_cpu_max"] >= 90)
+    checks.append(("the load tool was not the bottleneck (each of its processes < 90 % of a core in every sample)",
+                   tool_bound == 0, f"busiest tool process peaked at {tool_peak:.0f} %, {tool_bound} of {len(rows)} samples at ≥ 90 %"))
     closes_4013 = rows[-1]["closes_4013"] if rows else 0
     checks.append(("non-reading connections closed with 4013", closes_4013 >= 0.9 * len(hung),
                    f"{closes_4013:.0f} of {len(hung)} closed with 4013"))
@@ -504,7 +592,7 @@ async def main() -> int:
     churn_rate = 2 * stats.churn_done / max(1.0, a.minutes * 60 - QUIET)
     checks.append(("churn ≥ 300 connects+disconnects per second", churn_rate >= 300 or a.churn * 2 < 300,
                    f"{churn_rate:.0f}/s ({stats.churn_done} connections, {stats.churn_failed} failed)"))
-    refreshes = sum(getattr(s, "token_refreshes", 0) for s in steady)
+    refreshes = steady["token_refreshes"]
     passed = all(ok for _, ok, _ in checks)
     verdict = {
         "minutes": a.minutes, "duration_s": round(duration, 1), "subscribers": a.subscribers, "rate": a.rate,
@@ -517,10 +605,12 @@ async def main() -> int:
         json.dump(verdict, fh, indent=2)
     for c, ok, f in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {c}: {f}")
-    print(f"revocations seen {stats.revocations_seen}, re-subscriptions {stats.resubscribed}, token refreshes {refreshes}")
+    print(f"revocations seen {stats.revocations_seen}, re-subscriptions {stats.resubscribed}, token refreshes {refreshes}, "
+          f"steady reconnects {steady['reconnects']}")
     print("soak:", "passed" if passed else "FAILED")
     return 0 if passed else 1
 
 
 if __name__ == "__main__":
+    multiprocessing.set_start_method("fork")
     sys.exit(asyncio.run(main()))
