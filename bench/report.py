@@ -392,11 +392,13 @@ if any(r.get("scenario") == "publish-single" for r in rows):
                   f"{sum(1 for r in runs if bound(r))} of {len(runs)} | {failed_ev} | {run_values(runs, 'events_per_second', 0)} |")
     w("")
 
-for extra in ("cluster.md", "analysis.md", "methodology.md", "notes.md"):
+for extra in ("cluster.md", "soak.md", "analysis.md", "methodology.md", "notes.md"):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), extra)
     if os.path.exists(path):
         with open(path) as fh:
             text = fh.read()
         # bench/cluster writes cluster.md and splices it between these markers; keep them for the next splice
-        w(f"<!-- cluster:begin -->\n{text.strip()}\n<!-- cluster:end -->\n" if extra == "cluster.md" else text)
+        # bench/soak writes soak.md and splices it the same way
+        marker = {"cluster.md": "cluster", "soak.md": "soak"}.get(extra)
+        w(f"<!-- {marker}:begin -->\n{text.strip()}\n<!-- {marker}:end -->\n" if marker else text)
 print("\n".join(out))

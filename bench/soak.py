@@ -42,6 +42,8 @@ p.add_argument("--flappers", type=int, default=50, help="subscribers of the user
 p.add_argument("--retention-events", type=int, default=0, help="the node's --retention-events (checked)")
 p.add_argument("--sample", type=float, default=10)
 p.add_argument("--warmup", type=float, default=0.2, help="share of the run before RSS/fd levels are taken")
+p.add_argument("--enforce", choices=["all", "correctness"], default="all",
+               help="which checks decide the exit code (correctness: loss, order, closes, 5xx, crash, WAL, retention)")
 p.add_argument("--csv", required=True)
 p.add_argument("--json", required=True)
 a = p.parse_args()
@@ -197,11 +199,9 @@ class Steady:
             sub = await client.subscribe(scope="revision", scope_id=REVISION, target="session", target_id=self.session)
             subscribed[0] += 1
             try:
-                while not stop.is_set():
-                    try:
-                        event = await sub.next(timeout=0.5)
-                    except (TimeoutError, asyncio.TimeoutError):
-                        continue
+                # Plain iteration (no per-event timeout: 5,000 timers re-armed twice a second were most of the
+                # tool's CPU); the worker cancels these tasks at the end.
+                async for event in sub:
                     sent = event.data.get("sent_ns")
                     if isinstance(sent, int):
                         t = time.monotonic_ns()
@@ -213,10 +213,13 @@ class Steady:
                             self.out_of_order += 1
                         continue
                     self.offsets.append(event.offset)
+            except asyncio.CancelledError:
+                pass
             except Exception as error:   # noqa: BLE001 - reported in the verdict
                 stats.steady_errors.append(f"{self.session}: {error!r}")
-            self.token_refreshes = client.token_refreshes
-            self.reconnects = client.reconnects
+            finally:
+                self.token_refreshes = client.token_refreshes
+                self.reconnects = client.reconnects
 
 
 def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "multiprocessing.synchronize.Event",
@@ -238,6 +241,8 @@ def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "m
             await asyncio.sleep(0.2)
         await asyncio.sleep(10)   # the last events in flight
         stop.set()
+        for task in tasks:
+            task.cancel()
         await asyncio.wait(tasks, timeout=30)
         result = {
             "sessions": {s.session: {"offsets": s.offsets, "duplicates": s.duplicates, "out_of_order": s.out_of_order}
@@ -354,12 +359,15 @@ async def publisher() -> None:
             hot = seq % 10 == 0 and elapsed > QUIET
             session = HOT_SESSION if hot else f"s-{seq % a.subscribers}"
             event = {"id": f"soak-{seq}", "type": "processor.output", "revision_id": REVISION,
-                     "session_id": session, "seq": seq, "sent_ns": time.monotonic_ns()}
+                     "session_id": session, "seq": seq}
             if hot:
                 event["output"] = HOT_PADDING   # a large step output: the non-readers' buffers fill within seconds
             batch.append(event)
         for i in range(0, len(batch), a.batch):
             chunk = batch[i:i + a.batch]
+            sent_ns = time.monotonic_ns()   # when the request goes out, not when the slice was planned
+            for event in chunk:
+                event["sent_ns"] = sent_ns
             try:
                 status, body = await conn.post("/v1/events", json.dumps(chunk).encode(), a.publisher_key)
             except Exception:   # noqa: BLE001 - a dropped connection: counted as status 0, reconnect
@@ -541,7 +549,7 @@ async def main() -> int:
             fh.write(",".join(str(r[k]) for k in keys) + "\n")
     # Warm-up: the quiet start, the non-readers' buffers and the first burst happen once; levels are taken after.
     warmup = max(a.warmup * a.minutes * 60, QUIET + 65)
-    after = [r for r in rows if r["t_s"] >= warmup]
+    after = [r for r in rows if warmup <= r["t_s"] <= a.minutes * 60]   # not the wind-down after the deadline
     checks: list[tuple[str, bool, str]] = []
 
     def level(key: str) -> tuple[float, float, float]:
@@ -552,7 +560,7 @@ async def main() -> int:
     for key, name in (("rss_kib", "RSS"), ("fds", "open fds")):
         first, last, slope = level(key)
         ok = first > 0 and abs(last - first) <= 0.10 * first
-        checks.append((f"{name} at the end within 10 % of its level after warm-up", ok,
+        checks.append((f"[performance] {name} at the end within 10 % of its level after warm-up", ok,
                        f"{first:.0f} → {last:.0f} (fitted slope {slope:+.0f}/hour)"))
     max_wal = max((r["wal_kib"] for r in rows), default=0)
     checks.append(("WAL size bounded (checkpoints keep up)", not a.store_path or max_wal <= 64 * 1024, f"max {max_wal} KiB"))
@@ -571,12 +579,12 @@ async def main() -> int:
     quiet = [v for t, v in latencies if t < QUIET]
     busy = [v for t, v in latencies if t >= QUIET + a.sample]
     quiet_p99, busy_p99 = p99(quiet), p99(busy)
-    checks.append(("steady p99 during churn and bursts within 2x the quiet figure (first 30 s)",
+    checks.append(("[performance] steady p99 during churn and bursts within 2x the quiet figure (first 30 s)",
                    quiet_p99 > 0 and busy_p99 <= 2 * max(quiet_p99, 1.0),
                    f"quiet p99 {quiet_p99:.2f} ms, under churn/bursts {busy_p99:.2f} ms"))
     tool_peak = max((r["tool_cpu_max"] for r in rows), default=0)
     tool_bound = sum(1 for r in rows if r["tool_cpu_max"] >= 90)
-    checks.append(("the load tool was not the bottleneck (each of its processes < 90 % of a core in every sample)",
+    checks.append(("[performance] the load tool was not the bottleneck (each of its processes < 90 % of a core in every sample)",
                    tool_bound == 0, f"busiest tool process peaked at {tool_peak:.0f} %, {tool_bound} of {len(rows)} samples at ≥ 90 %"))
     closes_4013 = rows[-1]["closes_4013"] if rows else 0
     checks.append(("non-reading connections closed with 4013", closes_4013 >= 0.9 * len(hung),
@@ -590,16 +598,19 @@ async def main() -> int:
     checks.append(("the node is still running", alive, f"pid {a.pid}"))
     duration = now() - start
     churn_rate = 2 * stats.churn_done / max(1.0, a.minutes * 60 - QUIET)
-    checks.append(("churn ≥ 300 connects+disconnects per second", churn_rate >= 300 or a.churn * 2 < 300,
+    checks.append(("[performance] churn ≥ 300 connects+disconnects per second", churn_rate >= 300 or a.churn * 2 < 300,
                    f"{churn_rate:.0f}/s ({stats.churn_done} connections, {stats.churn_failed} failed)"))
     refreshes = steady["token_refreshes"]
-    passed = all(ok for _, ok, _ in checks)
+    # --enforce correctness (CI, a debug build on a shared machine): only the checks of correctness decide the exit
+    # code; the [performance] ones are reported.
+    enforced = [(c, ok) for c, ok, _ in checks if a.enforce == "all" or not c.startswith("[performance]")]
+    passed = all(ok for _, ok in enforced)
     verdict = {
         "minutes": a.minutes, "duration_s": round(duration, 1), "subscribers": a.subscribers, "rate": a.rate,
         "churn_per_s": churn_rate, "non_readers": len(hung), "flappers": a.flappers,
         "revocations_seen": stats.revocations_seen, "resubscribed": stats.resubscribed, "token_refreshes": refreshes,
         "published_events": sum(len(v) for v in stats.published.values()),
-        "checks": [{"check": c, "ok": ok, "figures": f} for c, ok, f in checks], "passed": passed,
+        "checks": [{"check": c, "ok": ok, "figures": f} for c, ok, f in checks], "enforced": a.enforce, "passed": passed,
     }
     with open(a.json, "w") as fh:
         json.dump(verdict, fh, indent=2)

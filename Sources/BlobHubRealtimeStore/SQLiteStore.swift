@@ -47,6 +47,8 @@ public final class SQLiteStore: RealtimeStore {
         // it opens a pool in WAL mode; FULL is set explicitly afterwards (a test checks the effective value).
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // After a checkpoint the WAL file is cut back to this size; without a limit it stays at its largest.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)")
         }
         // A file migrated by a newer server: refused untouched (this server would not know its tables).
         if try pool.read({ try Self.migrator.hasBeenSuperseded($0) }) {
@@ -62,6 +64,9 @@ public final class SQLiteStore: RealtimeStore {
         self.pool = pool
         self.epoch = epoch
     }
+
+    /// Bytes the WAL file is truncated to after a checkpoint (SQLite's `journal_size_limit`).
+    static let walSizeLimit = 64 << 20
 
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -372,8 +377,13 @@ public final class SQLiteStore: RealtimeStore {
         return value
     }
 
+    /// Events deleted per transaction when pruning: appends wait for the writer only that long, and the WAL
+    /// grows by one chunk at a time (found by the soak test: one transaction deleting a burst's worth of large
+    /// events grew the WAL to 100 MB and held the writer).
+    static let pruneChunk = 5_000
+
     public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
-        try await pool.write { db in
+        let (prunedThrough, through) = try await pool.read { db -> (Int64, Int64) in
             let head = try Self.head(db)
             let prunedThrough = try Self.prunedThrough(db)
             var through = max(prunedThrough, policy.countThreshold(head: head))
@@ -383,18 +393,31 @@ public final class SQLiteStore: RealtimeStore {
                 SELECT log_offset FROM events WHERE log_offset > ? AND created_at >= ? ORDER BY log_offset LIMIT 1
                 """, arguments: [through, policy.cutoff(nowMs: nowMs)])
             through = max(through, (firstYoung ?? (head + 1)) - 1)
-            guard through > prunedThrough,
-                  let lastRemoved = try Int64.fetchOne(db, sql: """
-                      SELECT MAX(log_offset) FROM events WHERE log_offset <= ?
-                      """, arguments: [through])
-            else { return 0 }
-            try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [lastRemoved])
-            try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [lastRemoved])
-            let removed = db.changesCount
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pruned_through'",
-                           arguments: [String(max(prunedThrough, lastRemoved))])
-            return removed
+            return (prunedThrough, through)
         }
+        var done = prunedThrough
+        var removed = 0
+        while done < through {
+            let after = done
+            let step = try await pool.write { db -> (last: Int64, removed: Int)? in
+                guard let last = try Int64.fetchOne(db, sql: """
+                    SELECT MAX(log_offset) FROM (
+                        SELECT log_offset FROM events WHERE log_offset > ? AND log_offset <= ? ORDER BY log_offset LIMIT ?)
+                    """, arguments: [after, through, Self.pruneChunk])
+                else { return nil }
+                try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [last])
+                try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [last])
+                let removed = db.changesCount
+                let current = try Self.prunedThrough(db)
+                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pruned_through'",
+                               arguments: [String(max(current, last))])
+                return (last, removed)
+            }
+            guard let step else { break }
+            done = step.last
+            removed += step.removed
+        }
+        return removed
     }
 
     // MARK: - Registry

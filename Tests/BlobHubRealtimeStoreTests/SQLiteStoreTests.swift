@@ -92,6 +92,24 @@ struct SQLiteStoreTests {
         try await recreated.close()
     }
 
+    @Test("pruning more than a chunk deletes in several transactions and ends where one would")
+    func pruneInChunks() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let total = SQLiteStore.pruneChunk * 2 + 500
+            for start in stride(from: 0, to: total, by: 1000) {
+                _ = try await store.append((start..<min(total, start + 1000)).map { newEvent("e\($0)", keys: ["all", "n|\($0 % 7)"]) })
+            }
+            let removed = try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 300), nowMs: 0)
+            #expect(removed == total - 300)
+            #expect(try await store.prunedThrough() == Int64(total - 300))
+            #expect(try await store.events(after: 0, limit: 1000).map(\.offset) == Array(Int64(total - 299)...Int64(total)))
+            #expect(try await store.events(withKey: "n|3", after: 0, limit: 1000).allSatisfy { $0.offset > Int64(total - 300) })
+            #expect(try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 300), nowMs: 0) == 0)
+            try await store.close()
+        }
+    }
+
     @Test("a file migrated by a newer server is refused at open, untouched")
     func newerSchema() async throws {
         try await withDatabasePath { path in
