@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Charts of a soak run's samples (bench/soak): RSS, open fds, connections and subscriptions, delivery p99."""
+"""Charts of a soak run's samples (bench/soak): RSS, open fds, connections and subscriptions, delivery p99 (the steady
+subscribers' and the node's own)."""
 import csv, sys
 
 import matplotlib
@@ -19,7 +20,8 @@ charts = [
     (axes[0][0], "node RSS (MiB)", [("RSS", [v / 1024 for v in col("rss_kib")])]),
     (axes[0][1], "open file descriptors", [("fds", col("fds"))]),
     (axes[1][0], "connections / subscriptions", [("connections", col("connections")), ("subscriptions", col("subscriptions"))]),
-    (axes[1][1], "steady subscribers: delivery p99 (ms)", [("p99", col("latency_p99_ms"))]),
+    (axes[1][1], "delivery latency p99 per 10 s (ms)", [("steady subscribers (publish → received)", col("latency_p99_ms")),
+                                                   ("node (commit → written)", col("server_latency_p99_ms"))]),
 ]
 bursts = [x for x, b in zip(t, col("burst")) if b]
 for ax, title, series in charts:

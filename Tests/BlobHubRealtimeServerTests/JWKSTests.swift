@@ -25,21 +25,30 @@ import Testing
         throw ByteInbox.Timeout(what: "/readyz 200")
     }
 
-    @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
-    func rotationWhileConnectionsAreOpen() async throws {
-        let old = JWKSKey.ec("key-2026-11"), new = JWKSKey.ed25519("key-2026-12"), later = JWKSKey.ec("key-2027-01")
-        let jwks = try await JWKSHTTPServer(document: JWKSKey.document([old]))
+    /// A ready node whose only signing keys come from a JWKS server on loopback serving `keys` (fetched again only for
+    /// an unknown kid, at most every `minimumRefresh`).
+    private func withJWKSNode(_ keys: [JWKSKey], grace: Duration = .seconds(600), minimumRefresh: Duration = .milliseconds(1),
+                              _ body: (JWKSHTTPServer, TestServerHandle) async throws -> Void) async throws {
+        let jwks = try await JWKSHTTPServer(document: JWKSKey.document(keys))
         try await jwks.start()
         defer { jwks.stop() }
         try await withTestServer({
             $0.jwtSecret = nil
             $0.jwtJWKSSources = [jwks.url]
-            $0.jwtJWKSRefresh = .seconds(3600)  // only the unknown kids below fetch again
-            // Long enough for a loaded machine: only "still within the grace" is checked here (see the next test).
-            $0.jwtJWKSGrace = .seconds(120)
-            $0.jwtJWKSMinRefreshInterval = .milliseconds(1)
+            $0.jwtJWKSRefresh = .seconds(3600)
+            $0.jwtJWKSGrace = grace
+            $0.jwtJWKSMinRefreshInterval = minimumRefresh
         }) { (server: TestServerHandle) async throws in
             try await waitUntilReady(server)
+            try await body(jwks, server)
+        }
+    }
+
+    @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
+    func rotationWhileConnectionsAreOpen() async throws {
+        let old = JWKSKey.ec("key-2026-11"), new = JWKSKey.ed25519("key-2026-12"), later = JWKSKey.ec("key-2027-01")
+        // A grace long enough for a loaded machine: only "still within the grace" is checked here (see the next test).
+        try await withJWKSNode([old], grace: .seconds(120)) { jwks, server in
             let connection = try await TestWebSocket.connect(port: server.port, headers: [("Authorization", "Bearer \(try old.token())")])
             _ = try await connection.initialize()
 
@@ -65,17 +74,7 @@ import Testing
     @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
     func droppedKeyStopsWorkingAfterTheGrace() async throws {
         let old = JWKSKey.ec("key-2026-11"), new = JWKSKey.ed25519("key-2026-12"), later = JWKSKey.ec("key-2027-01")
-        let jwks = try await JWKSHTTPServer(document: JWKSKey.document([old]))
-        try await jwks.start()
-        defer { jwks.stop() }
-        try await withTestServer({
-            $0.jwtSecret = nil
-            $0.jwtJWKSSources = [jwks.url]
-            $0.jwtJWKSRefresh = .seconds(3600)
-            $0.jwtJWKSGrace = .seconds(1)
-            $0.jwtJWKSMinRefreshInterval = .milliseconds(1)
-        }) { (server: TestServerHandle) async throws in
-            try await waitUntilReady(server)
+        try await withJWKSNode([old], grace: .seconds(1)) { jwks, server in
             #expect(try await handshakeStatus(server, try old.token()) == 101)
             // The old key leaves the document (seen by the fetch for the new kid); the grace starts.
             try jwks.publish(JWKSKey.document([new]))
@@ -111,16 +110,7 @@ import Testing
     @Test(.enabled(if: python, "needs python3 for the JWKS HTTP server"))
     func failedRefreshesKeepTheKeysAndUnknownKIDsAreRateLimited() async throws {
         let first = JWKSKey.ec("a"), second = JWKSKey.ec("b"), third = JWKSKey.ec("c")
-        let jwks = try await JWKSHTTPServer(document: JWKSKey.document([first]))
-        try await jwks.start()
-        defer { jwks.stop() }
-        try await withTestServer({
-            $0.jwtSecret = nil
-            $0.jwtJWKSSources = [jwks.url]
-            $0.jwtJWKSRefresh = .seconds(3600)
-            $0.jwtJWKSMinRefreshInterval = .seconds(3600)
-        }) { (server: TestServerHandle) async throws in
-            try await waitUntilReady(server)
+        try await withJWKSNode([first], minimumRefresh: .seconds(3600)) { jwks, server in
             // One fetch for an unknown kid…
             try jwks.publish(JWKSKey.document([first, second]))
             #expect(try await handshakeStatus(server, try second.token()) == 101)

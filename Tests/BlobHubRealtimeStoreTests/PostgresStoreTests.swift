@@ -118,6 +118,31 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Another node's append, by hand: a writer session (so the watermark waits for it) takes the next offset,
+    /// stores `id` and keeps its transaction open for `seconds` before it commits.
+    static func foreignAppend(id: String, holdingFor seconds: Int, url: String) async throws {
+        _ = try await PostgresTestDatabase.execute([
+            "SELECT pg_try_advisory_lock_shared(\(PostgresLogFunctions.writerLockClass), 1)::text",
+            "BEGIN",
+            "SELECT pg_current_xact_id()::text",
+            "INSERT INTO blobhub_events VALUES (nextval('blobhub_offsets'), '\(id)', 'test', 1000, '\(KeyListCoding.encode(["k"]))', '\\x7b7d')",
+            "INSERT INTO blobhub_event_keys VALUES ('k', currval('blobhub_offsets'))",
+            "SELECT pg_sleep(\(seconds))",
+            "COMMIT",
+        ], url: url)
+    }
+
+    /// Until a ``foreignAppend(id:holdingFor:url:)`` sleeps inside its transaction (row inserted, not committed).
+    static func waitUntilSleeping(_ seconds: Int, url: String) async throws {
+        for _ in 0..<200 {
+            let sleeping = try await PostgresTestDatabase.execute([
+                "SELECT count(*)::text FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(\(seconds))' AND state = 'active'",
+            ], url: url)
+            if sleeping == ["1"] { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// The append statement's duplicate lookup uses its snapshot; an id inserted meanwhile by another node's
     /// transaction makes its insert wait for that transaction and, once it committed, fail; the group is written again.
     @Test("an id another node is inserting while an append runs is answered as a duplicate of that node's event")
@@ -127,25 +152,10 @@ struct PostgresStoreTests {
             _ = try await store.append([newEvent("first")])
             // Another node (a writer session, so the watermark waits for it) has taken offset 2, stored "raced" and
             // commits a little later.
-            async let other = PostgresTestDatabase.execute([
-                "SELECT pg_try_advisory_lock_shared(\(PostgresLogFunctions.writerLockClass), 1)::text",
-                "BEGIN",
-                "SELECT pg_current_xact_id()::text",
-                "INSERT INTO blobhub_events VALUES (nextval('blobhub_offsets'), 'raced', 'test', 1000, '\(KeyListCoding.encode(["k"]))', '\\x7b7d')",
-                "INSERT INTO blobhub_event_keys VALUES ('k', currval('blobhub_offsets'))",
-                "SELECT pg_sleep(2)",
-                "COMMIT",
-            ], url: url)
-            // Only once the other session sleeps inside its transaction (row inserted, not committed).
-            for _ in 0..<200 {
-                let sleeping = try await PostgresTestDatabase.execute([
-                    "SELECT count(*)::text FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)' AND state = 'active'",
-                ], url: url)
-                if sleeping == ["1"] { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            async let other: Void = Self.foreignAppend(id: "raced", holdingFor: 2, url: url)
+            try await Self.waitUntilSleeping(2, url: url)
             let results = try await store.append([newEvent("raced"), newEvent("after")])
-            _ = try await other
+            try await other
             #expect(results.first == AppendResult(id: "raced", offset: 2, duplicate: true))
             #expect(results.count == 2 && results[1].id == "after" && !results[1].duplicate && results[1].offset > 2)
             #expect(try await store.events(after: 0, limit: 10).map(\.id) == ["first", "raced", "after"])
@@ -164,28 +174,14 @@ struct PostgresStoreTests {
             _ = try await writer.append([newEvent("first")])
             try await waitUntil { seen.offsets == [1] }
             // Another node takes offset 2 and holds its transaction open while this node appends offset 3.
-            async let slow = PostgresTestDatabase.execute([
-                "SELECT pg_try_advisory_lock_shared(\(PostgresLogFunctions.writerLockClass), 1)::text",
-                "BEGIN",
-                "SELECT pg_current_xact_id()::text",
-                "INSERT INTO blobhub_events VALUES (nextval('blobhub_offsets'), 'slow', 'test', 1000, '\(KeyListCoding.encode(["k"]))', '\\x7b7d')",
-                "INSERT INTO blobhub_event_keys VALUES ('k', currval('blobhub_offsets'))",
-                "SELECT pg_sleep(1)",
-                "COMMIT",
-            ], url: url)
-            for _ in 0..<200 {
-                let sleeping = try await PostgresTestDatabase.execute([
-                    "SELECT count(*)::text FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1)' AND state = 'active'",
-                ], url: url)
-                if sleeping == ["1"] { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            async let slow: Void = Self.foreignAppend(id: "slow", holdingFor: 1, url: url)
+            try await Self.waitUntilSleeping(1, url: url)
             let started = ContinuousClock.now
             let fast = try await writer.append([newEvent("fast")])
             #expect(fast == [AppendResult(id: "fast", offset: 3, duplicate: false)])
             // Acknowledged only once offset 2 committed: acknowledgements follow offset order too.
             #expect(ContinuousClock.now - started > .milliseconds(300))
-            _ = try await slow
+            try await slow
             try await waitUntil { seen.offsets.count >= 3 }
             #expect(seen.offsets == [1, 2, 3])
             #expect(try await reader.events(after: 0, limit: 10).map(\.id) == ["first", "slow", "fast"])
