@@ -193,8 +193,10 @@ class Steady:
         self.out_of_order = 0
 
     async def run(self, subscribed: list[int], stop: asyncio.Event) -> None:
+        # Tokens of 90–150 s: clients that connected together do not all refresh in the same second (they would
+        # not in real life either, and 5,000 refreshes at once were a stall of this tool's own loop).
         self.token_refreshes = self.reconnects = 0
-        async with RealtimeClient(f"ws://{HOST}:{a.port}/v1", token_provider=lambda: mint(STEADY_USER, 90),
+        async with RealtimeClient(f"ws://{HOST}:{a.port}/v1", token_provider=lambda: mint(STEADY_USER, 90 + random.randrange(60)),
                                   refresh_before=45, heartbeat_interval=20) as client:
             sub = await client.subscribe(scope="revision", scope_id=REVISION, target="session", target_id=self.session)
             subscribed[0] += 1

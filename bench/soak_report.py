@@ -16,7 +16,7 @@ lines = [
     "",
     f"Command: `{command}` — one node on SQLite (`--ping-interval 10s --ping-timeout 5s --send-queue-limit 512 "
     f"--retention-events 200000`), {verdict['minutes']:g} minutes: {verdict['subscribers']:,} steady subscribers (the Python "
-    f"client: resume, in-band token refresh with 90-second tokens) in a process of their own, {verdict['churn_per_s']:.0f} "
+    f"client: resume, in-band token refresh of tokens valid 90–150 s) in a process of their own, {verdict['churn_per_s']:.0f} "
     f"connects+disconnects per second (clean closes, TCP resets, half-open peers that never answer a ping), "
     f"{verdict['non_readers']} connections that stop reading, {verdict['rate']:,} events/s with 10x bursts for 5 s every "
     f"minute, and every 30 s a membership revoked and restored ({verdict['flappers']} subscribers of that user). "
@@ -41,6 +41,10 @@ lines += [
 for r in rows[::6] + ([rows[-1]] if len(rows) % 6 != 1 else []):
     lines.append(f"| {float(r['t_s']) / 60:.1f} | {int(r['rss_kib']) / 1024:.0f} | {r['fds']} | {float(r['connections']):.0f} | "
                  f"{r['latency_p99_ms']} | {r['server_latency_p99_ms']} | {r['server_cpu']} | {r['tool_cpu_max']} |")
+notes = os.path.join(here, "soak-notes.md")
+if os.path.exists(notes):   # what the figures show, written by hand after a run
+    with open(notes) as fh:
+        lines += ["", fh.read().strip()]
 text = "\n".join(lines) + "\n"
 with open(os.path.join(here, "soak.md"), "w") as fh:
     fh.write(text)
