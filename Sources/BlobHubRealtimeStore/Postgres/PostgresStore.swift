@@ -76,7 +76,7 @@ public final class PostgresStore: RealtimeStore {
             let sequencer = DeliverySequencer(delivered: watermark)
             let tailer = PostgresTailer(
                 client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
-                pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, queryTimeout: timeouts.query, logger: logger)
+                pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, logger: logger)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
                                             sequencer: sequencer, node: nodeTag, logger: logger)
             let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, liveness: timeouts.liveness,
@@ -146,7 +146,7 @@ public final class PostgresStore: RealtimeStore {
             password: settings.password, database: settings.database ?? settings.username, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 10
-        // The watermark probe counts the transactions of sessions named like this (``PostgresLogFunctions``).
+        // Operators (and `pg_stat_activity`) see which sessions are the nodes'.
         configuration.options.additionalStartupParameters = poolSessionSettings + [("application_name", poolApplicationName)]
         return configuration
     }

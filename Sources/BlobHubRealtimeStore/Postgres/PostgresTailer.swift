@@ -29,17 +29,15 @@ final class PostgresTailer: Sendable {
     private let logger: Logger
     private let pollInterval: Duration
     private let healthTimeout: Duration
-    private let queryTimeout: Duration
     private let state: Mutex<State>
 
     init(client: PostgresClient, sequencer: DeliverySequencer, registryVersion: Int64, pollInterval: Duration,
-         healthTimeout: Duration, queryTimeout: Duration, logger: Logger) {
+         healthTimeout: Duration, logger: Logger) {
         self.client = client
         self.sequencer = sequencer
         self.healthTimeout = healthTimeout
         self.logger = logger
         self.pollInterval = pollInterval
-        self.queryTimeout = queryTimeout
         state = Mutex(State(registryVersion: registryVersion))
     }
 

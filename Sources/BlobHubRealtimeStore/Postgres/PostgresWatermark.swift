@@ -4,10 +4,10 @@ import PostgresNIO
 /// The watermark of the shared log: the highest offset at or below which no append can still commit
 /// (``PostgresLogFunctions`` has the argument). Readers hand out events up to it, never beyond.
 enum PostgresWatermark {
-    /// The last offset taken when the probe ran, and this store's sessions whose transactions were running then.
+    /// The last offset taken when the probe ran, and the store's writers whose transactions were running then.
     struct Probe: Sendable, Equatable {
         var taken: Int64
-        /// Transaction ids (`xid8` as text).
+        /// `pid:xid` of each such writer (from the lock table, `blobhub_running_v3`).
         var pending: [String]
 
         /// Nothing was running: `taken` is a watermark already.
