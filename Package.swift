@@ -131,11 +131,11 @@ let package = Package(
             name: "BlobHubRealtimeClient",
             dependencies: [
                 "BlobHubRealtimeProtocol",
-                "BlobHubRealtimePostgresTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -12,7 +12,8 @@ struct ListenCommand: AsyncParsableCommand {
         discussion: "Exits 0 on SIGINT/SIGTERM, 1 when the credential is refused or revoked."
     )
 
-    @Option(help: "WebSocket URL, e.g. ws://127.0.0.1:8080/v1.") var url: String
+    @Option(help: "WebSocket URL: ws://127.0.0.1:8080/v1, or wss://realtime.blobhub.io/v1 (TLS, verified against the system trust store).") var url: String
+    @Option(help: "wss: trust the CA certificates in this PEM file instead of the system trust store.") var caFile: String?
     @Option(help: "Bearer access token.") var token: String?
     @Option(help: "API key.") var apiKey: String?
     @Option(help: "core or revision.") var scope: String
@@ -25,13 +26,14 @@ struct ListenCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (token == nil) != (apiKey == nil) else { throw ValidationError("give exactly one of --token and --api-key") }
+        if caFile != nil, !url.lowercased().hasPrefix("wss://") { throw ValidationError("--ca-file applies to wss:// URLs only") }
         guard SubscriptionScope(rawValue: scope) != nil else { throw ValidationError("--scope: core or revision") }
         guard SubscriptionTarget(rawValue: target) != nil else { throw ValidationError("--target: unknown target '\(target)'") }
     }
 
     func run() async throws {
         let credential: ClientCredential = token.map(ClientCredential.bearer) ?? .apiKey(apiKey ?? "")
-        var configuration = try RealtimeClient.Configuration(url: url, credential: credential)
+        var configuration = try RealtimeClient.Configuration(url: url, credential: credential, tls: ClientTLS(trustedCAFile: caFile))
         configuration.viaSubprotocol = subprotocol
         let client = RealtimeClient(configuration)
         let subscription = ClientSubscription(
@@ -71,7 +73,7 @@ struct ListenCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("listen: some events could not be recovered\n".utf8))
             case .disconnected(let code):
                 FileHandle.standardError.write(Data("listen: disconnected\(code.map { " (\($0))" } ?? ""), reconnecting\n".utf8))
-                if code == 4001 { revoked = true }
+                if code == CloseCode.authenticationExpired.rawValue { revoked = true }
             case .reconnected:
                 FileHandle.standardError.write(Data("listen: reconnected\n".utf8))
             }

@@ -9,22 +9,34 @@ import NIOWebSocket
 /// resubscribes every subscription with `since` = the last offset it delivered, so the caller sees
 /// no gap and no duplicate. A refused credential (401) or a revoked one (4001) is not retried.
 public actor RealtimeClient {
+    /// Where and how to connect; `init(url:credential:)` reads it from a `ws://` or `wss://` URL.
     public struct Configuration: Sendable {
+        /// Host name or IP address of the server (or its load balancer).
         public var host: String
+        /// TCP port (80 for `ws://`, 443 for `wss://` URLs without one).
         public var port: Int
+        /// The WebSocket path, `/v1`.
         public var path: String
+        /// The credential of the first connection; `authenticate(token:)` replaces it for later reconnects.
         public var credential: ClientCredential
         /// Send the credential as a subprotocol (the browser variant) instead of a header.
         public var viaSubprotocol: Bool
+        /// Sent in `status/initialize` (`client_info.name`): shows in the server's logs and admin stats.
         public var clientName: String
+        /// Reconnect and resume after a dropped connection (never after 401/403 or close 4001).
         public var reconnect: Bool
+        /// The first reconnect delay; it doubles per failed attempt (with jitter) up to `maxBackoff`.
         public var initialBackoff: Duration
+        /// The longest reconnect delay.
         public var maxBackoff: Duration
+        /// TLS settings (`wss://`); nil connects in plain text (`ws://`).
+        public var tls: ClientTLS?
 
+        /// Every setting; the defaults suit a local server (`ws://127.0.0.1:8080/v1`).
         public init(
             host: String = "127.0.0.1", port: Int = 8080, path: String = "/v1", credential: ClientCredential,
             viaSubprotocol: Bool = false, clientName: String = "blobhub-realtime-swift", reconnect: Bool = true,
-            initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10)
+            initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10), tls: ClientTLS? = nil
         ) {
             self.host = host
             self.port = port
@@ -35,14 +47,19 @@ public actor RealtimeClient {
             self.reconnect = reconnect
             self.initialBackoff = initialBackoff
             self.maxBackoff = maxBackoff
+            self.tls = tls
         }
 
-        /// `ws://host:port/path`.
-        public init(url: String, credential: ClientCredential) throws {
-            guard let components = URLComponents(string: url), components.scheme == "ws", let host = components.host else {
+        /// `ws://host[:port]/path` or `wss://host[:port]/path` (e.g. `wss://realtime.blobhub.io/v1`); `wss`
+        /// verifies the server against the system trust store unless `tls` names another CA.
+        public init(url: String, credential: ClientCredential, tls: ClientTLS = ClientTLS()) throws {
+            guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+                  scheme == "ws" || scheme == "wss", let host = components.host, !host.isEmpty else {
                 throw RealtimeClientError.invalidURL(url)
             }
-            self.init(host: host, port: components.port ?? 80, path: components.path.isEmpty ? "/v1" : components.path, credential: credential)
+            let secure = scheme == "wss"
+            self.init(host: host, port: components.port ?? (secure ? 443 : 80),
+                      path: components.path.isEmpty ? "/v1" : components.path, credential: credential, tls: secure ? tls : nil)
         }
     }
 
@@ -51,7 +68,10 @@ public actor RealtimeClient {
         var lastOffset: Int64?
     }
 
+    /// The settings the client was made with.
     public let configuration: Configuration
+    /// Everything the client has to tell: events in offset order per subscription, revocations, gaps,
+    /// disconnects and reconnects. One consumer; it ends when the client closes or stops retrying.
     public nonisolated let notices: AsyncStream<ClientNotice>
     private let continuation: AsyncStream<ClientNotice>.Continuation
     private var credential: ClientCredential
@@ -63,7 +83,9 @@ public actor RealtimeClient {
     private var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
     private var readerTask: Task<Void, Never>?
     private var stopped = false
+    private var tlsContext: WebSocketDialer.TLS?
 
+    /// A client that connects when `connect()` is called.
     public init(_ configuration: Configuration) {
         self.configuration = configuration
         self.credential = configuration.credential
@@ -81,21 +103,31 @@ public actor RealtimeClient {
     }
 
     /// Adds (or widens) a subscription; `since` replays retained events after that offset first.
+    /// Its events arrive on `notices` (and `events`); after a reconnect it is added again from the
+    /// last offset delivered. Throws `.rpc` (400 bad params, 403 no access) or `.closed`.
     @discardableResult
-    public func subscribe(_ subscription: ClientSubscription, since: Int64? = nil) async throws -> JSONValue {
+    public func subscribe(_ subscription: ClientSubscription, since: Int64? = nil) async throws -> SubscriptionStart {
         let key = subscription.key
         let resumeFrom = since ?? tracked[key]?.lastOffset
         tracked[key] = Tracked(subscription: subscription, lastOffset: resumeFrom ?? tracked[key]?.lastOffset)
-        return try await request("subscription/add", subscription.params(since: resumeFrom, epoch: epoch))
+        do {
+            return SubscriptionStart(try await request("subscription/add", subscription.params(since: resumeFrom, epoch: epoch)))
+        } catch RealtimeClientError.rpc(let code, let message, let reason) {
+            tracked[key] = nil   // refused: nothing to resume after a reconnect
+            throw RealtimeClientError.rpc(code: code, message: message, reason: reason)
+        }
     }
 
+    /// Ends a subscription (its whole type filter); no event of it is delivered after this returns.
     public func unsubscribe(_ subscription: ClientSubscription) async throws {
         tracked[subscription.key] = nil
         _ = try await request("subscription/remove", subscription.params(since: nil, epoch: nil))
     }
 
-    public func listSubscriptions() async throws -> JSONValue {
-        try await request("subscription/list", nil)
+    /// The connection's subscriptions as the server holds them (`types` nil = every type).
+    public func listSubscriptions() async throws -> [ClientSubscription] {
+        let result = try await request("subscription/list", nil)
+        return (result.objectValue?["subscriptions"]?.arrayValue ?? []).compactMap(ClientSubscription.init(listed:))
     }
 
     /// Hands the connection a fresh access token (SPEC §5.3); also used for later reconnects.
@@ -124,7 +156,7 @@ public actor RealtimeClient {
     private func open() async throws {
         let socket = try await WebSocketDialer.dial(
             host: configuration.host, port: configuration.port, path: configuration.path,
-            credential: credential, viaSubprotocol: configuration.viaSubprotocol
+            credential: credential, viaSubprotocol: configuration.viaSubprotocol, tls: try tlsSetup()
         )
         self.socket = socket
         let (inbound, outbound) = try await socket.channel.eventLoop.submit {
@@ -142,6 +174,15 @@ public actor RealtimeClient {
             for key in tracked.keys { tracked[key]?.lastOffset = nil }
         }
         epoch = newEpoch
+    }
+
+    /// The TLS context, made once per client (loading a trust store is not free) and reused by reconnects.
+    private func tlsSetup() throws -> WebSocketDialer.TLS? {
+        guard let settings = configuration.tls else { return nil }
+        if let tlsContext { return tlsContext }
+        let made = try WebSocketDialer.TLS(settings, host: configuration.host)
+        tlsContext = made
+        return made
     }
 
     private func read(_ inbound: NIOAsyncChannelInboundStream<WebSocketFrame>) async {
@@ -179,8 +220,8 @@ public actor RealtimeClient {
         failPending(RealtimeClientError.closed(code: code))
         guard !stopped else { return }
         continuation.yield(.disconnected(code: code))
-        // 4001: the credential expired or was revoked; retrying with it would loop.
-        guard configuration.reconnect, code != 4001 else {
+        // The credential expired or was revoked; retrying with it would loop.
+        guard configuration.reconnect, code != CloseCode.authenticationExpired.rawValue else {
             continuation.finish()
             return
         }

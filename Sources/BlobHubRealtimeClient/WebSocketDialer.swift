@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// Opens one authenticated WebSocket (NIO's typed client upgrader), or reports the HTTP refusal.
@@ -14,7 +15,32 @@ enum WebSocketDialer {
         case refused(EventLoopFuture<(Int, String)>)
     }
 
-    static func dial(host: String, port: Int, path: String, credential: ClientCredential, viaSubprotocol: Bool, maxFrameSize: Int = 1 << 24) async throws -> Socket {
+    /// A client TLS context and the name the server must prove (nil: an IP address, matched without SNI).
+    struct TLS: Sendable {
+        let context: NIOSSLContext
+        let serverHostname: String?
+
+        init(_ settings: ClientTLS, host: String) throws {
+            var configuration = TLSConfiguration.makeClientConfiguration()   // full verification, system roots
+            do {
+                if let file = settings.trustedCAFile {
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+                }
+                context = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw RealtimeClientError.tls("cannot use \(settings.trustedCAFile.map { "CA file \($0)" } ?? "the system trust store"): \(error)")
+            }
+            let name = settings.serverName ?? host
+            serverHostname = Self.isIPAddress(name) ? nil : name
+        }
+
+        static func isIPAddress(_ host: String) -> Bool {
+            host.contains(":") || (!host.isEmpty && host.allSatisfy { $0.isNumber || $0 == "." })
+        }
+    }
+
+    static func dial(host: String, port: Int, path: String, credential: ClientCredential, viaSubprotocol: Bool,
+                     tls: TLS? = nil, maxFrameSize: Int = 1 << 24) async throws -> Socket {
         var headers = HTTPHeaders([("Host", "\(host):\(port)")])
         switch (credential, viaSubprotocol) {
         case (.bearer(let token), false): headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -27,6 +53,10 @@ enum WebSocketDialer {
         let outcome: EventLoopFuture<Outcome> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // Verifies the chain and the name during the handshake; a failure fails the dial.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))
+                    }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Outcome>(maxFrameSize: maxFrameSize) { channel, _ in
                         channel.eventLoop.makeCompletedFuture { .upgraded(try Socket(wrappingChannelSynchronously: channel)) }
                     }

@@ -128,4 +128,106 @@ import Testing
             await client.close()
         }
     }
+
+    // MARK: Subscriptions API
+
+    @Test func listAndUnsubscribeFollowTheServer() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            let session = ClientSubscription.session(revision: Fixture.revision, session: Fixture.session)
+            let filtered = ClientSubscription(scope: .revision, scopeID: Fixture.revision, target: .execution, targetID: "e-list", types: ["flow.entered"])
+            let start = try await client.subscribe(session)
+            #expect(start.recovered == nil)
+            try await client.subscribe(filtered)
+            let listed = try await client.listSubscriptions()
+            #expect(Set(listed) == [session, filtered])
+            try await client.unsubscribe(session)
+            #expect(try await client.listSubscriptions() == [filtered])
+            // Nothing of the removed subscription arrives; the remaining one still delivers.
+            _ = try await server.publishAccepted(sessionEvent("processor.output"))
+            let offsets = try await server.publishAccepted(sessionEvent("flow.entered", execution: "e-list"))
+            let events = try await collect(client, 1)
+            #expect(events.map(\.offset) == [Int64(offsets[0])])
+            #expect(events.first?.subscription == filtered)
+            await client.close()
+        }
+    }
+
+    @Test func subscribeWithSinceReportsTheReplay() async throws {
+        try await withPlatform { (server: TestServerHandle) async throws in
+            let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            let start = try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session), since: Int64(offsets[0]) - 1)
+            #expect(start.recovered == true)
+            #expect(start.headOffset == Int64(offsets[1]))
+            #expect(start.epoch?.isEmpty == false)
+            #expect(try await collect(client, 2).map(\.offset) == offsets.map(Int64.init))
+            await client.close()
+        }
+    }
+
+    // MARK: URLs and TLS
+
+    @Test func urlsPickTheTransportAndDefaultPort() throws {
+        let secure = try RealtimeClient.Configuration(url: "wss://realtime.blobhub.io/v1", credential: .apiKey("k"))
+        #expect(secure.host == "realtime.blobhub.io" && secure.port == 443 && secure.path == "/v1" && secure.tls == ClientTLS())
+        let plain = try RealtimeClient.Configuration(url: "ws://127.0.0.1:8080", credential: .apiKey("k"))
+        #expect(plain.port == 8080 && plain.path == "/v1" && plain.tls == nil)
+        let custom = try RealtimeClient.Configuration(url: "WSS://h:8443/v1", credential: .apiKey("k"), tls: ClientTLS(trustedCAFile: "/ca.pem"))
+        #expect(custom.port == 8443 && custom.tls?.trustedCAFile == "/ca.pem")
+        for bad in ["http://h/v1", "realtime.blobhub.io/v1", "wss:///v1"] {
+            #expect(throws: RealtimeClientError.invalidURL(bad)) { try RealtimeClient.Configuration(url: bad, credential: .apiKey("k")) }
+        }
+    }
+
+    /// `wss://` to a server started with `--tls-cert/--tls-key`, by name and by IP address (the certificate
+    /// carries both), trusting that certificate as the CA.
+    @Test(arguments: ["localhost", "127.0.0.1"])
+    func wssConnectsToATLSServer(host: String) async throws {
+        try await withTLSServer { server, certificate in
+            try await server.seed()
+            var configuration = try RealtimeClient.Configuration(
+                url: "wss://\(host):\(server.port)/v1", credential: .bearer(try await server.token()),
+                tls: ClientTLS(trustedCAFile: certificate.certificatePath)
+            )
+            configuration.initialBackoff = .milliseconds(50)
+            let client = RealtimeClient(configuration)
+            try await client.connect()
+            try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+            let offsets = try await server.publishAccepted(sessionEvent("processor.output"))
+            #expect(try await collect(client, 1).map(\.offset) == [Int64(offsets[0])])
+            await client.close()
+        }
+    }
+
+    /// The server's certificate is verified: not trusted by the system store, or issued for another name,
+    /// the connection fails; an unreadable CA file is reported as a TLS error.
+    @Test func wssVerifiesTheServer() async throws {
+        try await withTLSServer(certificateWithIPAddress: false) { server, certificate in
+            let token = try await server.token()
+            let url = "wss://localhost:\(server.port)/v1"
+            let untrusted = RealtimeClient(try .init(url: url, credential: .bearer(token)))
+            await #expect(throws: (any Error).self) { try await untrusted.connect() }
+            let wrongName = RealtimeClient(try .init(url: url, credential: .bearer(token),
+                                                     tls: ClientTLS(trustedCAFile: certificate.certificatePath, serverName: "realtime.example.org")))
+            await #expect(throws: (any Error).self) { try await wrongName.connect() }
+            let missing = RealtimeClient(try .init(url: url, credential: .bearer(token), tls: ClientTLS(trustedCAFile: "/nonexistent/ca.pem")))
+            do {
+                try await missing.connect()
+                Issue.record("connected with a CA file that does not exist")
+            } catch let error as RealtimeClientError {
+                guard case .tls(let message) = error else { Issue.record("expected .tls, got \(error)"); return }
+                #expect(message.contains("/nonexistent/ca.pem"))
+            }
+            // And the same server accepts the client that trusts its certificate.
+            let trusting = RealtimeClient(try .init(url: url, credential: .bearer(token), tls: ClientTLS(trustedCAFile: certificate.certificatePath)))
+            try await trusting.connect()
+            await trusting.close()
+            await untrusted.close()
+            await wrongName.close()
+            await missing.close()
+        }
+    }
 }

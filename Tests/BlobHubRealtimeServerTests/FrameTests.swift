@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import Foundation
 import BlobHubRealtimeServer
 import Testing

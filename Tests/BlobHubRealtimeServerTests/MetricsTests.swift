@@ -1,4 +1,5 @@
 @testable import BlobHubRealtimeServer
+import BlobHubRealtimeProtocol
 import Foundation
 import NIOCore
 import Testing

@@ -6,20 +6,6 @@ import Testing
 
 /// `--tls-cert` / `--tls-key`: https and wss with a certificate made in the test; bad files stop the start.
 @Suite struct TLSTests {
-    private func withTLSServer(_ body: (TestServerHandle, SelfSignedCertificate) async throws -> Void) async throws {
-        try await withTemporaryDirectory { directory in
-            let certificate = try SelfSignedCertificate.make(in: directory)
-            try await withPlatform({ configuration in
-                configuration.tlsCertPath = certificate.certificatePath
-                configuration.tlsKeyPath = certificate.keyPath
-            }, seed: false) { plain in
-                var server = plain
-                server.clientTLS = try certificate.clientContext()
-                try await body(server, certificate)
-            }
-        }
-    }
-
     @Test func httpsServesHealthz() async throws {
         try await withTLSServer { server, _ in
             let response = try await server.http("GET", "/healthz")

@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import Metrics
 import Prometheus
 

@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
 import NIOCore
 import Synchronization

@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import Logging
 import ServiceLifecycle
 

@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import NIOCore
 import NIOWebSocket
 

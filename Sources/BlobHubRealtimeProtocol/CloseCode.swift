@@ -1,4 +1,5 @@
-/// WebSocket close codes the server sends (SPEC §5.4, plus RFC 6455's protocol error).
+/// WebSocket close codes the server sends (SPEC §5.4, plus RFC 6455's protocol error); the client and CLI
+/// compare against these.
 public enum CloseCode: UInt16, Sendable, CaseIterable {
     case normal = 1000
     case goingAway = 1001
