@@ -111,7 +111,7 @@ public actor RealtimeClient {
         let resumeFrom = since ?? tracked[key]?.lastOffset
         tracked[key] = Tracked(subscription: subscription, lastOffset: resumeFrom ?? tracked[key]?.lastOffset)
         do {
-            return SubscriptionStart(try await request("subscription/add", subscription.params(since: resumeFrom, epoch: epoch)))
+            return SubscriptionStart(try await request(.subscriptionAdd, subscription.params(since: resumeFrom, epoch: epoch)))
         } catch RealtimeClientError.rpc(let code, let message, let reason) {
             tracked[key] = nil   // refused: nothing to resume after a reconnect
             throw RealtimeClientError.rpc(code: code, message: message, reason: reason)
@@ -121,19 +121,19 @@ public actor RealtimeClient {
     /// Ends a subscription (its whole type filter); no event of it is delivered after this returns.
     public func unsubscribe(_ subscription: ClientSubscription) async throws {
         tracked[subscription.key] = nil
-        _ = try await request("subscription/remove", subscription.params(since: nil, epoch: nil))
+        _ = try await request(.subscriptionRemove, subscription.params(since: nil, epoch: nil))
     }
 
     /// The connection's subscriptions as the server holds them (`types` nil = every type).
     public func listSubscriptions() async throws -> [ClientSubscription] {
-        let result = try await request("subscription/list", nil)
+        let result = try await request(.subscriptionList, nil)
         return (result.objectValue?["subscriptions"]?.arrayValue ?? []).compactMap(ClientSubscription.init(listed:))
     }
 
     /// Hands the connection a fresh access token (SPEC §5.3); also used for later reconnects.
     public func authenticate(token: String) async throws {
         credential = .bearer(token)
-        _ = try await request("status/authenticate", .object(JSONObject([("token", .string(token))])))
+        _ = try await request(.authenticate, .object(JSONObject([("token", .string(token))])))
     }
 
     /// The last offset delivered for a subscription.
@@ -165,7 +165,7 @@ public actor RealtimeClient {
         }.get()
         writer = outbound
         readerTask = Task { await self.read(inbound) }
-        let result = try await request("status/initialize", .object(JSONObject([
+        let result = try await request(.initialize, .object(JSONObject([
             ("client_info", .object(JSONObject([("name", .string(configuration.clientName)), ("version", .string("1"))]))),
         ])))
         let newEpoch = result.objectValue?["epoch"]?.stringValue
@@ -238,7 +238,7 @@ public actor RealtimeClient {
             do {
                 try await open()
                 for entry in tracked.values {
-                    let reply = try await request("subscription/add", entry.subscription.params(since: entry.lastOffset ?? nil, epoch: epoch))
+                    let reply = try await request(.subscriptionAdd, entry.subscription.params(since: entry.lastOffset ?? nil, epoch: epoch))
                     if reply.objectValue?["recovered"]?.boolValue == false {
                         continuation.yield(.gap(entry.subscription))
                     }
@@ -256,11 +256,11 @@ public actor RealtimeClient {
 
     // MARK: Messages
 
-    private func request(_ method: String, _ params: JSONValue?) async throws -> JSONValue {
+    private func request(_ method: RPCMethod, _ params: JSONValue?) async throws -> JSONValue {
         guard let writer else { throw RealtimeClientError.closed(code: nil) }
         let id = nextID
         nextID += 1
-        var object = JSONObject([("jsonrpc", .string("2.0")), ("id", .number(String(id))), ("method", .string(method))])
+        var object = JSONObject([("jsonrpc", .string("2.0")), ("id", .number(String(id))), ("method", .string(method.rawValue))])
         if let params { object["params"] = params }
         let bytes = JSONWriter.serialize(.object(object))
         return try await withCheckedThrowingContinuation { continuation in
@@ -302,14 +302,14 @@ public actor RealtimeClient {
               let targetID = params["target_id"]?.stringValue else { return }
         let key = SubscriptionKey(scope: scope, scopeID: params["scope_id"]?.stringValue, target: target, targetID: targetID)
         guard let entry = tracked[key] else { return }
-        switch method {
-        case "subscription/event":
+        switch RPCNotificationMethod(rawValue: method) {
+        case .subscriptionEvent:
             guard let offset = params["offset"]?.int64Value, let event = params["event"] else { return }
             // A replay can overlap what was already delivered before a reconnect: skip it.
             if let last = entry.lastOffset, offset <= last { return }
             tracked[key]?.lastOffset = offset
             continuation.yield(.event(ClientEvent(subscription: entry.subscription, offset: offset, event: event)))
-        case "subscription/revoked":
+        case .subscriptionRevoked:
             tracked[key] = nil
             continuation.yield(.revoked(entry.subscription, reason: params["reason"]?.stringValue ?? ""))
         default:

@@ -63,7 +63,9 @@ public struct ActiveSubscription: Sendable {
     /// the subscription, echoing its ids as the client wrote them; the transport completes it with
     /// offset + `,"event":` + event + `}}` (the server's `DeliveryFrame.make`).
     public static func eventPrefix(scope: SubscriptionScope, scopeID: String?, target: SubscriptionTarget, targetID: String) -> [UInt8] {
-        var bytes = Array(#"{"jsonrpc":"2.0","method":"subscription/event","params":"#.utf8)
+        var bytes = Array(#"{"jsonrpc":"2.0","method":"#.utf8)
+        JSONWriter.appendString(RPCNotificationMethod.subscriptionEvent.rawValue, into: &bytes)
+        bytes += Array(#","params":"#.utf8)
         bytes += Array(#"{"scope":"#.utf8)
         JSONWriter.appendString(scope.rawValue, into: &bytes)
         bytes += Array(#","scope_id":"#.utf8)

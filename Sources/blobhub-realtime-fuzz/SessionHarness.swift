@@ -219,7 +219,7 @@ enum SessionHarness {
             require(!AccessPolicy.canRead(session.registryPrincipal, subscription.key, in: registry), "revalidate dropped a readable subscription")
             // The notification the transport sends for it.
             let params = JSONValue.object(JSONObject(subscription.identityFields + [("reason", .string("access revoked"))]))
-            checkJSON(RPCEncoder.notification(method: "subscription/revoked", params: params))
+            checkJSON(RPCEncoder.notification(method: RPCNotificationMethod.subscriptionRevoked.rawValue, params: params))
         }
     }
 
@@ -247,7 +247,7 @@ enum SessionHarness {
         guard case .object(let object)? = try? JSONParser.parse(frame, maxDepth: RPCDecoder.maxDepth),
               let params = object["params"]?.objectValue
         else { fail("a notification prefix does not make valid JSON: \(String(decoding: frame, as: UTF8.self))") }
-        require(object["method"] == .string("subscription/event"), "a notification prefix names another method")
+        require(object["method"] == .string(RPCNotificationMethod.subscriptionEvent.rawValue), "a notification prefix names another method")
         require(params["scope_id"] == (subscription.scopeID.map(JSONValue.string) ?? .null), "a notification does not echo scope_id")
         require(params["target_id"] == .string(subscription.targetID), "a notification does not echo target_id")
         require(params["offset"] == .integer(42), "a notification lost its offset")

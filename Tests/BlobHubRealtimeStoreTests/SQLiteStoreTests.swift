@@ -106,6 +106,8 @@ struct SQLiteStoreTests {
             #expect(try await store.events(after: 0, limit: 1000).map(\.offset) == Array(Int64(total - 299)...Int64(total)))
             #expect(try await store.events(withKey: "n|3", after: 0, limit: 1000).allSatisfy { $0.offset > Int64(total - 300) })
             #expect(try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 300), nowMs: 0) == 0)
+            // Chunks commit without an fsync of their own; appends after a prune are durable again (FULL).
+            #expect(try await store.writerSettings().synchronous == 2)
             try await store.close()
         }
     }

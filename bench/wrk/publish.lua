@@ -8,7 +8,11 @@
 -- go round-robin to (32). The body has the shape blobhub-realtime-bench publishes:
 --   {"id":"wrk-<nonce>-<thread>-<n>","type":"processor.output","revision_id":"rev-1","session_id":"s-<k>","seq":<n>,"sent_ns":0}
 -- The server would treat a repeated id as a retry of the same event, so every request carries a new one.
--- done() prints one line `WRK_JSON {...}` (requests, errors, latency percentiles in ms) for bench/wrk/run.py.
+-- done() prints one line `WRK_JSON {...}` (requests, errors, latency percentiles in ms) for bench/wrk/run.py
+-- (report.lua, shared with upgrade.lua).
+
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+done = dofile(dir .. "report.lua")
 
 local threads = {}
 
@@ -37,15 +41,4 @@ function request()
   local body = prefix .. counter .. '","type":"processor.output","revision_id":"rev-1","session_id":"s-'
     .. (counter % sessions) .. '","seq":' .. counter .. ',"sent_ns":0}'
   return wrk.format("POST", nil, nil, body)
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors_connect":%d,"errors_read":%d,' ..
-    '"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"latency_p50_ms":%.3f,"latency_p90_ms":%.3f,' ..
-    '"latency_p99_ms":%.3f,"latency_max_ms":%.3f,"latency_mean_ms":%.3f}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000))
 end

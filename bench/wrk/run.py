@@ -23,6 +23,9 @@ p.add_argument("--sessions", type=int, default=32)
 p.add_argument("--target", default="blobhub")
 p.add_argument("--label", default="")
 p.add_argument("--script", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "publish.lua"))
+p.add_argument("--scenario", default="publish-single", help="the scenario name in the JSON line")
+p.add_argument("--expect-status", type=int, default=0,
+               help="every answer must have this status (e.g. 503 from a full node); default: 2xx")
 a = p.parse_args()
 if not re.match(r"^http://(127\.0\.0\.1|localhost)[:/]", a.url):
     sys.exit("--url must be a loopback http:// URL")
@@ -69,7 +72,7 @@ def sample(wrk_pid):
 nonce = f"{os.getpid()}{int(time.time())}"
 cmd = ["wrk", f"-t{a.threads}", f"-c{a.connections}", f"-d{a.duration:g}s", "--latency", "-s", a.script, a.url,
        "--", a.key, nonce, str(a.sessions)]
-out = {"tool": "wrk", "scenario": "publish-single", "target": a.target}
+out = {"tool": "wrk", "scenario": a.scenario, "target": a.target}
 if a.label:
     out["label"] = a.label
 out.update({"publishers": a.connections, "batch": 1, "threads": a.threads, "sessions": a.sessions,
@@ -134,7 +137,13 @@ if "ok" not in out:
     problems = []
     if rps is None:
         problems.append("no Requests/sec in wrk's output")
-    if non2xx:
+    requests = wrk_json.get("requests") or 0
+    if a.expect_status:
+        # wrk counts statuses only as 2xx/3xx or not: every answer must be non-2xx, and the caller checks
+        # which status with one request of its own.
+        if non2xx != requests:
+            problems.append(f"{requests - non2xx} of {requests} answers were 2xx/3xx (expected {a.expect_status})")
+    elif non2xx:
         problems.append(f"{non2xx} non-2xx responses")
     if socket_errors:
         problems.append(f"{socket_errors} socket errors")

@@ -9,8 +9,8 @@ public enum RPCMethod: String, Sendable, CaseIterable {
     case subscriptionList = "subscription/list"
 }
 
-/// Methods of server-to-client notifications.
-public enum RPCNotificationMethod: Sendable {
-    public static let subscriptionEvent = "subscription/event"
-    public static let subscriptionRevoked = "subscription/revoked"
+/// Methods of server-to-client notifications (SPEC §7.1, §6.6).
+public enum RPCNotificationMethod: String, Sendable, CaseIterable {
+    case subscriptionEvent = "subscription/event"
+    case subscriptionRevoked = "subscription/revoked"
 }

@@ -15,8 +15,8 @@ enum NegotiatedChannel: Sendable {
     case webSocket
     /// A plain HTTP connection for Hummingbird's router.
     case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-    /// An upgrade request that was refused: answer it, then close.
-    case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, UpgradeRejection)
+    /// An upgrade request that was refused: answered and closed on the event loop already.
+    case refused
 }
 
 /// Hummingbird child channel that serves HTTP through the router and upgrades `/v1` to a WebSocket
@@ -60,22 +60,23 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let rejection: UpgradeRejection? = if case .failure(let rejection) = decision.value { rejection } else { nil }
-                        if rejection == nil {
-                            // Ahead of the HTTPTypes conversion: publishes skip it and the router's handlers.
-                            try channel.pipeline.syncOperations.addHandler(
-                                PublishRequestHandler(endpoint: publishing.endpoint, dates: publishing.dates)
-                            )
+                        if case .failure(let rejection) = decision.value {
+                            // Never the request's headers in logs: they may hold the credential that was refused.
+                            logger.debug("upgrade refused", metadata: ["connection_id": "\(connectionID)", "status": "\(rejection.status.code)", "reason": "\(rejection.message)"])
+                            HTTPErrorAnswer.send(HTTPErrorAnswer.parts(status: rejection.status, message: rejection.message,
+                                                                       extraHeaders: rejection.extraHeaders), on: channel)
+                            return .refused
                         }
+                        // Ahead of the HTTPTypes conversion: publishes skip it and the router's handlers.
+                        try channel.pipeline.syncOperations.addHandler(
+                            PublishRequestHandler(endpoint: publishing.endpoint, dates: publishing.dates)
+                        )
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if let rejection {
-                            return .refused(asyncChannel, rejection)
-                        }
                         return .http(asyncChannel)
                     }
                 }
@@ -118,36 +119,16 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
         logger[metadataKey: "connection_id"] = .string(value.connectionID)
         do {
             switch try await value.negotiated.get() {
-            case .webSocket:
+            case .webSocket, .refused:
                 return
             case .http(let asyncChannel):
                 await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
                     await handleHTTP(asyncChannel: asyncChannel, logger: logger)
                 }
-            case .refused(let asyncChannel, let rejection):
-                // Never the request's headers: they may hold the credential that was refused.
-                logger.debug("upgrade refused", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)"])
-                try await Self.refuse(asyncChannel, rejection)
             }
         } catch {
             logger.debug("connection setup failed", metadata: ["error": "\(error)"])
             try? await value.channel.close()
-        }
-    }
-
-    private static func refuse(_ asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ rejection: UpgradeRejection) async throws {
-        try await asyncChannel.executeThenClose { _, outbound in
-            let body = ErrorBody.json(code: Int(rejection.status.code), message: rejection.message)
-            var fields: HTTPFields = [
-                .contentType: "application/json",
-                .contentLength: String(body.count),
-                .connection: "close",
-            ]
-            for (name, value) in rejection.extraHeaders {
-                if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
-            }
-            let head = HTTPResponse(status: .init(code: Int(rejection.status.code), reasonPhrase: rejection.status.reasonPhrase), headerFields: fields)
-            try await outbound.write(contentsOf: [.head(head), .body(ByteBuffer(bytes: body)), .end(nil)])
         }
     }
 }

@@ -25,14 +25,9 @@ final class RequestHeadErrorHandler: ChannelInboundHandler, RemovableChannelHand
         answered = true
         let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
         let message = parserError == .headerOverflow ? "Request header fields too large" : "Malformed HTTP request"
-        let body = ErrorBody.json(code: Int(status.code), message: message)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        let parts = HTTPErrorAnswer.parts(status: status, message: message)
+        for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(parts[parts.count - 1])).whenComplete { _ in channel.close(promise: nil) }
     }
 }

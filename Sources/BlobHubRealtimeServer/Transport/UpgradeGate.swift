@@ -48,6 +48,14 @@ struct UpgradeGate: Sendable {
         return nil
     }
 
+    /// The checks without I/O, counted in the handshake metrics when they refuse: run on the event loop so
+    /// that a full or draining node turns upgrades away without starting a task for each.
+    func refuseAtOnce(_ head: HTTPRequestHead) -> UpgradeRejection? {
+        guard let rejection = precheck(head) else { return nil }
+        metrics.handshake(HandshakeOutcome(rejection: Int(rejection.status.code)))
+        return rejection
+    }
+
     /// Full decision: the authenticated client, or the HTTP answer that refuses the upgrade.
     func decide(_ head: HTTPRequestHead) async -> Result<AuthenticatedClient, UpgradeRejection> {
         let result = await authorize(head)

@@ -414,7 +414,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         for subscription in session.revalidate(registry: registry) {
             shard?.remove(subscription.key, self)
             let params = JSONValue.object(JSONObject(subscription.identityFields + [("reason", .string("access revoked"))]))
-            send(ServerFrame.text(RPCEncoder.notification(method: "subscription/revoked", params: params), allocator: allocator))
+            send(ServerFrame.text(RPCEncoder.notification(method: RPCNotificationMethod.subscriptionRevoked.rawValue, params: params), allocator: allocator))
         }
     }
 

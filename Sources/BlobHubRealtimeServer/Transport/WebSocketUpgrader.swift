@@ -34,10 +34,14 @@ final class WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader, Sendable {
     struct Refused: Error {}
 
     func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        let decision = self.decision
+        if let rejection = gate.refuseAtOnce(upgradeRequest) {
+            decision.value = .failure(rejection)
+            return channel.eventLoop.makeFailedFuture(Refused())
+        }
         let promise = channel.eventLoop.makePromise(of: Result<AuthenticatedClient, UpgradeRejection>.self)
         let gate = self.gate
         promise.completeWithTask { await gate.decide(upgradeRequest) }
-        let decision = self.decision
         return promise.futureResult.flatMapThrowing { result in
             decision.value = result
             guard case .success(let client) = result else { throw Refused() }
