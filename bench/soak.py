@@ -20,7 +20,7 @@ Loopback only; every loop is bounded by the run's deadline.
 """
 from __future__ import annotations
 
-import argparse, asyncio, base64, hashlib, hmac, json, multiprocessing, os, random, socket, statistics, struct, sys, time
+import argparse, array, asyncio, base64, gc, hashlib, hmac, json, multiprocessing, os, random, socket, statistics, struct, sys, time
 from dataclasses import dataclass, field
 
 from blobhub_realtime import RealtimeClient
@@ -174,9 +174,12 @@ class Stats:
     churn_failed: int = 0
     revocations_seen: int = 0
     resubscribed: int = 0
-    latencies: list[float] = field(default_factory=list)            # ms, since the last sample
-    all_latencies: list[tuple[float, float]] = field(default_factory=list)  # (t, ms)
+    # (receive time s, ms) of every steady delivery, in flat arrays: a list of a million tuples was most of what
+    # the steady process's garbage collector walked.
+    latency_at: array.array = field(default_factory=lambda: array.array("d"))
+    latency_ms: array.array = field(default_factory=lambda: array.array("d"))
     steady_errors: list[str] = field(default_factory=list)
+    publish_ms: list[float] = field(default_factory=list)   # request → 202 of each publish since the last sample
     in_burst: bool = False
 
 
@@ -207,7 +210,8 @@ class Steady:
                     sent = event.data.get("sent_ns")
                     if isinstance(sent, int):
                         t = time.monotonic_ns()
-                        stats.all_latencies.append((t / 1e9, (t - sent) / 1e6))
+                        stats.latency_at.append(t / 1e9)
+                        stats.latency_ms.append((t - sent) / 1e6)
                     if self.offsets and event.offset <= self.offsets[-1]:
                         if event.offset in self.offsets:
                             self.duplicates += 1
@@ -228,7 +232,30 @@ def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "m
                   ready_flag: "multiprocessing.synchronize.Event", out_path: str) -> None:
     """The steady subscribers, in a process of their own (one Python process could not also run the churn and
     the publisher without delaying their events itself)."""
+    lags: list[tuple[float, float]] = []        # (t, ms): this process's event-loop stalls over 20 ms
+    collections: list[tuple[float, int, float]] = []   # (t, generation, ms): garbage collections over 5 ms
+    gc_start = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+            gc_start[1] = time.process_time()
+        else:
+            ms = (time.perf_counter() - gc_start[0]) * 1000
+            if ms > 5:
+                collections.append((time.monotonic(), info["generation"], ms, info["collected"], time.process_time() - gc_start[1]))
+    gc.callbacks.append(on_gc)
+
+    async def lag_monitor() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag = (time.monotonic() - t - 0.05) * 1000
+            if lag > 20:
+                lags.append((time.monotonic(), lag))
+
     async def run() -> None:
+        monitor = asyncio.create_task(lag_monitor())
         steady = [Steady(i) for i in range(a.subscribers)]
         subscribed, stop = [0], asyncio.Event()
         tasks = []
@@ -238,6 +265,16 @@ def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "m
                 await asyncio.sleep(0.05)
         while subscribed[0] < a.subscribers:
             await asyncio.sleep(0.2)
+        # 5,000 clients are about a million objects: CPython's full collections walked them all for 300-400 ms
+        # (and the younger ones for 50-90 ms) several times a minute, a stall of this process that showed as
+        # the subscribers' latency. Those objects live for the whole run: keep them out of the collector.
+        gc.collect()
+        gc.freeze()
+        # Even so, young-generation collections walked hundreds of thousands of objects (60-100 ms each, found with
+        # perf: gc_collect_main) every few seconds. This process lives for one run: no automatic collection; the
+        # garbage it would have freed is reported (steady_rss_kib) and stays small.
+        gc.disable()
+        rss_ready = proc_figures(os.getpid())[0]
         ready_flag.set()
         while not stop_flag.is_set():
             await asyncio.sleep(0.2)
@@ -249,9 +286,11 @@ def steady_worker(start_flag: "multiprocessing.synchronize.Event", stop_flag: "m
         result = {
             "sessions": {s.session: {"offsets": s.offsets, "duplicates": s.duplicates, "out_of_order": s.out_of_order}
                          for s in steady},
-            "errors": stats.steady_errors, "latencies": stats.all_latencies,
+            "errors": stats.steady_errors, "latencies": list(zip(stats.latency_at, stats.latency_ms)),
             "token_refreshes": sum(s.token_refreshes for s in steady), "reconnects": sum(s.reconnects for s in steady),
+            "loop_lags": lags, "collections": collections, "steady_rss_kib": [rss_ready, proc_figures(os.getpid())[0]],
         }
+        monitor.cancel()
         with open(out_path, "w") as fh:
             json.dump(result, fh)
     asyncio.run(run())
@@ -358,7 +397,9 @@ async def publisher() -> None:
         while sent >= 1 and len(batch) < 1000:
             sent -= 1
             seq += 1
-            hot = seq % 10 == 0 and elapsed > QUIET
+            # Hot (large) events from the start: the quiet reference is the same publishing, without churn, bursts
+            # and non-readers (with them only after it, its p99 measured smaller commits).
+            hot = seq % 10 == 0
             session = HOT_SESSION if hot else f"s-{seq % a.subscribers}"
             event = {"id": f"soak-{seq}", "type": "processor.output", "revision_id": REVISION,
                      "session_id": session, "seq": seq}
@@ -372,6 +413,7 @@ async def publisher() -> None:
                 event["sent_ns"] = sent_ns
             try:
                 status, body = await conn.post("/v1/events", json.dumps(chunk).encode(), a.publisher_key)
+                stats.publish_ms.append((time.monotonic_ns() - sent_ns) / 1e6)
             except Exception:   # noqa: BLE001 - a dropped connection: counted as status 0, reconnect
                 conn = KeepAlive()
                 status, body = 0, b""
@@ -474,11 +516,13 @@ async def sampler(rows: list[dict[str, float]], start: float, tool_pids: list[in
             "retained_events": events.get("head_offset", 0) - events.get("pruned_through", 0),
             "server_latency_p99_ms": round(histogram_p99(previous, m, "blobhub_realtime_delivery_latency_seconds"), 2),
             "latency_p99_ms": 0.0,   # the steady subscribers' figure, filled in after the run (their own process)
+            "publish_p99_ms": round(p99(stats.publish_ms), 2),   # request → 202 (append + commit + fsync)
             "burst": int(stats.in_burst), "churn_done": stats.churn_done,
             "server_cpu": round((server_cpu - server_before) / span * 100, 1),
             "tool_cpu_max": round(max((c - b) / span * 100 for c, b in zip(tool_cpu, tool_before)), 1),
         }
         previous, tool_before, server_before = m, tool_cpu, server_cpu
+        stats.publish_ms.clear()
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
@@ -524,10 +568,16 @@ async def main() -> int:
     print(f"all subscribed; soaking for {a.minutes} minutes", flush=True)
     rows: list[dict[str, float]] = []
     hung: list[asyncio.StreamWriter] = []
-    jobs = [asyncio.create_task(j) for j in (publisher(), churn(start), registry_changes(start),
+    jobs = [asyncio.create_task(j, name=j.__name__) for j in (publisher(), churn(start), registry_changes(start),
                                              sampler(rows, start, [os.getpid(), worker.pid]), non_readers(start, hung))]
-    jobs += [asyncio.create_task(flapper(i)) for i in range(a.flappers)]
-    await asyncio.gather(*jobs, return_exceptions=True)
+    jobs += [asyncio.create_task(flapper(i), name=f"flapper-{i}") for i in range(a.flappers)]
+    # Bounded: every job ends by itself shortly after the deadline; one that does not is reported and cancelled.
+    _, stuck = await asyncio.wait(jobs, timeout=max(1.0, DEADLINE + 90 - now()))
+    for job in stuck:
+        print(f"job {job.get_name()} did not end by itself; cancelled. Where it waited:", file=sys.stderr)
+        job.print_stack(file=sys.stderr)
+        job.cancel()
+    stuck_jobs = len(stuck)
     stop_flag.set()
     for _ in range(900):
         if not worker.is_alive():
@@ -588,6 +638,14 @@ async def main() -> int:
     tool_bound = sum(1 for r in rows if r["tool_cpu_max"] >= 90)
     checks.append(("[performance] the load tool was not the bottleneck (each of its processes < 90 % of a core in every sample)",
                    tool_bound == 0, f"busiest tool process peaked at {tool_peak:.0f} %, {tool_bound} of {len(rows)} samples at ≥ 90 %"))
+    # A stall of the steady subscribers' own loop delays their receipt as much as a slow node would: when one
+    # happened during the measured part, the p99 above measures the tool too.
+    lags = [(t - start, ms) for t, ms in steady["loop_lags"] if QUIET + a.sample <= t - start <= a.minutes * 60]
+    pauses = [(t - start, ms) for t, _, ms, *_ in steady["collections"] if 0 <= t - start <= a.minutes * 60]
+    worst_lag = max((ms for _, ms in lags), default=0.0)
+    checks.append(("[performance] the steady subscribers' own event loop never stalled ≥ 100 ms (else their p99 measures the tool)",
+                   worst_lag < 100, f"worst stall {worst_lag:.0f} ms, {len(lags)} over 20 ms; "
+                   f"worst garbage collection {max((ms for _, ms in pauses), default=0.0):.0f} ms"))
     closes_4013 = rows[-1]["closes_4013"] if rows else 0
     checks.append(("non-reading connections closed with 4013", closes_4013 >= 0.9 * len(hung),
                    f"{closes_4013:.0f} of {len(hung)} closed with 4013"))

@@ -21,7 +21,8 @@ charts = [
     (axes[0][1], "open file descriptors", [("fds", col("fds"))]),
     (axes[1][0], "connections / subscriptions", [("connections", col("connections")), ("subscriptions", col("subscriptions"))]),
     (axes[1][1], "delivery latency p99 per 10 s (ms)", [("steady subscribers (publish → received)", col("latency_p99_ms")),
-                                                   ("node (commit → written)", col("server_latency_p99_ms"))]),
+                                                   ("node (commit → written)", col("server_latency_p99_ms"))]
+                                                  + ([("publish (request → 202)", col("publish_p99_ms"))] if "publish_p99_ms" in rows[0] else [])),
 ]
 bursts = [x for x, b in zip(t, col("burst")) if b]
 for ax, title, series in charts:

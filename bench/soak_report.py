@@ -35,12 +35,12 @@ lines += [
     f"{verdict['revocations_seen']} revocations seen by the revoked user's subscribers and {verdict['resubscribed']} "
     f"(re-)subscriptions. Verdict: **{'passed' if verdict['passed'] else 'failed'}**.",
     "",
-    "| minute | RSS MiB | fds | connections | steady p99 ms | node p99 ms | node CPU % | busiest tool process CPU % |",
-    "|---|---|---|---|---|---|---|---|",
+    "| minute | RSS MiB | fds | connections | steady p99 ms | publish p99 ms | node p99 ms | node CPU % | busiest tool process CPU % |",
+    "|---|---|---|---|---|---|---|---|---|",
 ]
 for r in rows[::6] + ([rows[-1]] if len(rows) % 6 != 1 else []):
     lines.append(f"| {float(r['t_s']) / 60:.1f} | {int(r['rss_kib']) / 1024:.0f} | {r['fds']} | {float(r['connections']):.0f} | "
-                 f"{r['latency_p99_ms']} | {r['server_latency_p99_ms']} | {r['server_cpu']} | {r['tool_cpu_max']} |")
+                 f"{r['latency_p99_ms']} | {r.get('publish_p99_ms', '–')} | {r['server_latency_p99_ms']} | {r['server_cpu']} | {r['tool_cpu_max']} |")
 notes = os.path.join(here, "soak-notes.md")
 if os.path.exists(notes):   # what the figures show, written by hand after a run
     with open(notes) as fh:

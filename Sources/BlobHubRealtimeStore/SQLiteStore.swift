@@ -381,8 +381,10 @@ public final class SQLiteStore: RealtimeStore {
     /// between chunks), and the WAL grows by one chunk at a time. Found by the soak test: one transaction
     /// deleting a burst's worth of large events grew the WAL to 100 MB and held the writer; then chunks of
     /// 5,000 still held appends for 70-100 ms every pruning pass (the subscribers' p99 every 30 s), and
-    /// chunks of 1,000 with an fsync each 25-35 ms.
-    static let pruneChunk = 1_000
+    /// chunks of 1,000 25-35 ms with or without an fsync: deleting an event's routing keys touches a leaf of
+    /// the key index per key (keys of different sessions live far apart), so a chunk's cost is its pages.
+    /// Appends queued behind a chunk run before the next one, so a small chunk is what bounds their wait.
+    static let pruneChunk = 250
 
     public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
         let (prunedThrough, through) = try await pool.read { db -> (Int64, Int64) in
