@@ -15,45 +15,42 @@ import Testing
         try await collectNotices(client, events: count, timeout: timeout).compactMap { if case .event(let event) = $0 { event } else { nil } }
     }
 
-    /// Collects notices until `events` events arrived, bounded in time.
-    private func collectNotices(_ client: RealtimeClient, events count: Int, timeout: Duration = .seconds(15)) async throws -> [ClientNotice] {
-        try await withThrowingTaskGroup(of: [ClientNotice].self) { group in
-            group.addTask {
-                var notices: [ClientNotice] = []
-                var events = 0
-                for await notice in client.notices {
-                    notices.append(notice)
-                    if case .event = notice { events += 1 }
-                    if events == count { break }
-                }
-                return notices
-            }
+    /// `body`'s result, or `ByteInbox.Timeout` naming `what` when it takes longer than `timeout`.
+    private func bounded<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { await body() }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                throw ByteInbox.Timeout(what: "\(count) client events")
+                throw ByteInbox.Timeout(what: what)
             }
-            let events = try await group.next()!
+            let result = try await group.next()!
             group.cancelAll()
-            return events
+            return result
+        }
+    }
+
+    /// Collects notices until `events` events arrived, bounded in time.
+    private func collectNotices(_ client: RealtimeClient, events count: Int, timeout: Duration = .seconds(15)) async throws -> [ClientNotice] {
+        try await bounded(timeout, "\(count) client events") {
+            var notices: [ClientNotice] = []
+            var events = 0
+            for await notice in client.notices {
+                notices.append(notice)
+                if case .event = notice { events += 1 }
+                if events == count { break }
+            }
+            return notices
         }
     }
 
     /// The first event of `events` (the events-only view of `notices`), bounded in time.
     private func firstEvent(_ client: RealtimeClient, timeout: Duration = .seconds(15)) async throws -> ClientEvent {
-        try await withThrowingTaskGroup(of: ClientEvent?.self) { group in
-            group.addTask {
-                for await event in client.events { return event }
-                return nil
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw ByteInbox.Timeout(what: "an event on client.events")
-            }
-            let event = try await group.next()!
-            group.cancelAll()
-            guard let event else { throw ByteInbox.Timeout(what: "an event before client.events ended") }
-            return event
+        let event: ClientEvent? = try await bounded(timeout, "an event on client.events") {
+            for await event in client.events { return event }
+            return nil
         }
+        guard let event else { throw ByteInbox.Timeout(what: "an event before client.events ended") }
+        return event
     }
 
     @Test(arguments: [false, true])
