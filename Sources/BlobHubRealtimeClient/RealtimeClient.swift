@@ -108,13 +108,16 @@ public actor RealtimeClient {
     @discardableResult
     public func subscribe(_ subscription: ClientSubscription, since: Int64? = nil) async throws -> SubscriptionStart {
         let key = subscription.key
-        let resumeFrom = since ?? tracked[key]?.lastOffset
-        tracked[key] = Tracked(subscription: subscription, lastOffset: resumeFrom ?? tracked[key]?.lastOffset)
+        let previous = tracked[key]
+        let resumeFrom = since ?? previous?.lastOffset
+        tracked[key] = Tracked(subscription: subscription, lastOffset: resumeFrom ?? previous?.lastOffset)
         do {
             return SubscriptionStart(try await request(.subscriptionAdd, subscription.params(since: resumeFrom, epoch: epoch)))
-        } catch RealtimeClientError.rpc(let code, let message, let reason) {
-            tracked[key] = nil   // refused: nothing to resume after a reconnect
-            throw RealtimeClientError.rpc(code: code, message: message, reason: reason)
+        } catch let error as RealtimeClientError {
+            // Refused: the server holds what it held before (nothing, or the subscription as it was), and so does
+            // the client; a refused one kept here would be refused again on every reconnect.
+            if case .rpc = error { tracked[key] = previous }
+            throw error
         }
     }
 

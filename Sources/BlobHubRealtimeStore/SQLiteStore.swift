@@ -405,33 +405,42 @@ public final class SQLiteStore: RealtimeStore {
             let after = done
             let step = try await pool.writeWithoutTransaction { db -> (last: Int64, removed: Int)? in
                 // A prune need not be durable at its commit: lost in a crash, it is redone, and the next append's
-                // fsync covers its WAL frames anyway. Without the fsync a chunk holds the writer for its deletes
-                // only. The writer is serialized, so no append commits while this connection is set to NORMAL.
+                // fsync covers its WAL frames anyway. The writer is serialized, so no append commits while this
+                // connection is set to NORMAL; FULL is set again before the writer is released, and a failure to
+                // set it is thrown, never swallowed (appends must not commit unsynced).
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                var step: (last: Int64, removed: Int)?
-                try db.inTransaction {
-                    guard let last = try Int64.fetchOne(db, sql: """
-                        SELECT MAX(log_offset) FROM (
-                            SELECT log_offset FROM events WHERE log_offset > ? AND log_offset <= ? ORDER BY log_offset LIMIT ?)
-                        """, arguments: [after, through, Self.pruneChunk])
-                    else { return .commit }
-                    try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [last])
-                    try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [last])
-                    let removed = db.changesCount
-                    let current = try Self.prunedThrough(db)
-                    try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pruned_through'",
-                                   arguments: [String(max(current, last))])
-                    step = (last, removed)
-                    return .commit
+                let step = Result { () throws -> (last: Int64, removed: Int)? in
+                    var step: (last: Int64, removed: Int)?
+                    try db.inTransaction {
+                        step = try Self.deleteChunk(db, after: after, through: through)
+                        return .commit
+                    }
+                    return step
                 }
-                return step
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try step.get()
             }
             guard let step else { break }
             done = step.last
             removed += step.removed
         }
         return removed
+    }
+
+    /// Deletes the first ``pruneChunk`` events after `after` (at most through `through`) and their keys; nil when
+    /// there were none. Runs inside the caller's transaction.
+    private static func deleteChunk(_ db: Database, after: Int64, through: Int64) throws -> (last: Int64, removed: Int)? {
+        guard let last = try Int64.fetchOne(db, sql: """
+            SELECT MAX(log_offset) FROM (
+                SELECT log_offset FROM events WHERE log_offset > ? AND log_offset <= ? ORDER BY log_offset LIMIT ?)
+            """, arguments: [after, through, pruneChunk])
+        else { return nil }
+        try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [last])
+        try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [last])
+        let removed = db.changesCount
+        let current = try prunedThrough(db)
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'pruned_through'", arguments: [String(max(current, last))])
+        return (last, removed)
     }
 
     // MARK: - Registry

@@ -171,6 +171,38 @@ import Testing
         }
     }
 
+    /// A refused `subscribe` changes nothing the client tracks: widening a subscription with a bad type filter
+    /// leaves it delivering, and a refused one is not added again after a reconnect (where it would be refused
+    /// again and the reconnect would never complete).
+    @Test func refusedSubscribeChangesNothing() async throws {
+        try await withPlatform({ $0.sendQueueLimit = 1; $0.socketSendBufferBytes = 4096 }) { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            let session = ClientSubscription.session(revision: Fixture.revision, session: Fixture.session)
+            try await client.subscribe(session)
+            await #expect(throws: RealtimeClientError.self) {
+                try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session, types: ["Not A Type"]))
+            }
+            await #expect(throws: RealtimeClientError.self) {
+                try await client.subscribe(.session(revision: "unknown-revision", session: Fixture.session))
+            }
+            let first = try await server.publishAccepted(sessionEvent("processor.output"))
+            #expect(try await collect(client, 1).map(\.offset) == [Int64(first[0])])
+            // A slow-consumer close, then the reconnect adds back only what the server accepted.
+            let payload = String(repeating: "y", count: 30_000)
+            var published: [Int] = []
+            for _ in 0..<4 {
+                let batch = (0..<10).map { _ in sessionEvent("processor.output", extra: #""data":"\#(payload)""#) }
+                published += try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
+            }
+            let notices = try await collectNotices(client, events: published.count, timeout: .seconds(30))
+            #expect(notices.compactMap { if case .event(let event) = $0 { event.offset } else { nil } } == published.map(Int64.init))
+            #expect(notices.contains { if case .reconnected = $0 { true } else { false } })
+            #expect(try await client.listSubscriptions() == [session])
+            await client.close()
+        }
+    }
+
     @Test func subscribeWithSinceReportsTheReplay() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")

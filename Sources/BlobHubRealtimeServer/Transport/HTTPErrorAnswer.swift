@@ -6,18 +6,14 @@ import NIOHTTP1
 /// connection of their own (unparsable first request, refused upgrade): no async channel and no task,
 /// so a full node can refuse connections by the thousand cheaply.
 enum HTTPErrorAnswer {
-    static func parts(status: HTTPResponseStatus, message: String, extraHeaders: [(String, String)] = []) -> [HTTPServerResponsePart] {
+    /// Writes the answer from the pipeline's tail (on the channel's event loop) and closes once it is flushed.
+    static func send(status: HTTPResponseStatus, message: String, extraHeaders: [(String, String)] = [], on channel: any Channel) {
         let body = ErrorBody.json(code: Int(status.code), message: message)
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.count)), ("Connection", "close")])
         headers.add(contentsOf: extraHeaders)
-        return [.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)),
-                .body(.byteBuffer(ByteBuffer(bytes: body))), .end(nil)]
-    }
-
-    /// Writes the answer from the pipeline's tail and closes once it is flushed.
-    static func send(_ parts: [HTTPServerResponsePart], on channel: any Channel) {
         let pipeline = channel.pipeline.syncOperations
-        for part in parts.dropLast() { pipeline.write(NIOAny(part), promise: nil) }
-        pipeline.writeAndFlush(NIOAny(parts[parts.count - 1])).whenComplete { _ in channel.close(promise: nil) }
+        pipeline.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        pipeline.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        pipeline.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

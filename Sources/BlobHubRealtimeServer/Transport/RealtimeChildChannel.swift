@@ -63,8 +63,8 @@ struct RealtimeChildChannel: ServerChildChannel, HTTPChannelHandler {
                         if case .failure(let rejection) = decision.value {
                             // Never the request's headers in logs: they may hold the credential that was refused.
                             logger.debug("upgrade refused", metadata: ["connection_id": "\(connectionID)", "status": "\(rejection.status.code)", "reason": "\(rejection.message)"])
-                            HTTPErrorAnswer.send(HTTPErrorAnswer.parts(status: rejection.status, message: rejection.message,
-                                                                       extraHeaders: rejection.extraHeaders), on: channel)
+                            HTTPErrorAnswer.send(status: rejection.status, message: rejection.message,
+                                                 extraHeaders: rejection.extraHeaders, on: channel)
                             return .refused
                         }
                         // Ahead of the HTTPTypes conversion: publishes skip it and the router's handlers.

@@ -8,7 +8,6 @@ import NIOHTTP1
 /// Sits at the end of the pipeline until the first request is understood (then removed).
 final class RequestHeadErrorHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
 
     private var answered = false
 
@@ -25,9 +24,7 @@ final class RequestHeadErrorHandler: ChannelInboundHandler, RemovableChannelHand
         answered = true
         let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
         let message = parserError == .headerOverflow ? "Request header fields too large" : "Malformed HTTP request"
-        let parts = HTTPErrorAnswer.parts(status: status, message: message)
-        for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(parts[parts.count - 1])).whenComplete { _ in channel.close(promise: nil) }
+        // This handler is the pipeline's last: writing from the tail is writing from here.
+        HTTPErrorAnswer.send(status: status, message: message, on: context.channel)
     }
 }

@@ -56,7 +56,8 @@ struct UpgradeGate: Sendable {
         return rejection
     }
 
-    /// Full decision: the authenticated client, or the HTTP answer that refuses the upgrade.
+    /// The rest of the decision, for a request ``refuseAtOnce(_:)`` let through: the authenticated client, or
+    /// the HTTP answer that refuses the upgrade.
     func decide(_ head: HTTPRequestHead) async -> Result<AuthenticatedClient, UpgradeRejection> {
         let result = await authorize(head)
         switch result {
@@ -67,7 +68,6 @@ struct UpgradeGate: Sendable {
     }
 
     private func authorize(_ head: HTTPRequestHead) async -> Result<AuthenticatedClient, UpgradeRejection> {
-        if let rejection = precheck(head) { return .failure(rejection) }
         do {
             switch try await authenticator.authenticate(headers: head.headers) {
             case .success(let client):
