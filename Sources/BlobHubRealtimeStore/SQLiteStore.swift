@@ -19,6 +19,14 @@ import Synchronization
 ///   index on `log_offset` for pruning;
 /// * `registry(kind, id, data)` with primary key `(kind, id)`.
 ///
+/// Migration "v2" adds `meta.keys_indexed_through`: the key index trails the log (see ``keyIndexLag``). An
+/// append writes only its events; the commit that takes the log ``keyIndexLag`` events past the indexed point
+/// also indexes every event since (their keys are in `events.keys`). Why: each active key's index entries live
+/// in a leaf of their own, so indexing every commit wrote one 4 KiB WAL page per session a commit touched, and
+/// single-event publishing spent most of its writer time writing and syncing those pages; indexed together,
+/// each key's leaf is written once per ``keyIndexLag`` events. Reads by key take the indexed part from
+/// `event_keys` and scan the short unindexed tail of `events` (one snapshot, so both agree).
+///
 /// Appends are queued and written by one flush task at a time through GRDB's single writer; appends that
 /// arrive while a transaction is being committed are committed together in the next one (group commit: one
 /// fsync for all), each keeping its own all-or-nothing outcome. The commit observer is called on the writer
@@ -36,8 +44,19 @@ public final class SQLiteStore: RealtimeStore {
     /// The last append failed because the disk was full: unhealthy until a write succeeds again.
     private let diskFull = Atomic<Bool>(false)
 
+    /// Events the key index may trail the log by (see the type's comment). The bound of the tail a read by
+    /// key scans; 1 indexes every commit.
+    let keyIndexLag: Int64
+
     /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, keyIndexLag: 1024)
+    }
+
+    /// `keyIndexLag` other than the default is for tests (both read paths at small sizes).
+    init(path: String, keyIndexLag: Int64) throws {
+        precondition(keyIndexLag >= 1)
+        self.keyIndexLag = keyIndexLag
         var configuration = Configuration()
         configuration.label = "BlobHubRealtimeStore"
         // Another process holding the write lock (e.g. a backup) is waited for instead of failing at once.
@@ -101,6 +120,13 @@ public final class SQLiteStore: RealtimeStore {
                 sql: "INSERT INTO meta (key, value) VALUES ('epoch', ?), ('pruned_through', '0')",
                 arguments: [UUID().uuidString.lowercased()])
         }
+        migrator.registerMigration("v2") { db in
+            // Everything a v1 file holds is indexed (v1 indexed every commit).
+            try db.execute(sql: """
+                INSERT INTO meta (key, value)
+                SELECT 'keys_indexed_through', CAST(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS TEXT)
+                """)
+        }
         return migrator
     }
 
@@ -163,6 +189,9 @@ public final class SQLiteStore: RealtimeStore {
             // another process appends to the same file.
             try db.inTransaction(.immediate) {
                 outcome = try Self.insert(merged, db)
+                if let last = outcome.1.last?.offset {
+                    try Self.indexKeysIfBehind(db, head: last, lag: keyIndexLag)
+                }
                 return .commit
             }
             // Committed (and durable); still on the serialized writer, so no later append has committed yet and
@@ -202,7 +231,7 @@ public final class SQLiteStore: RealtimeStore {
     ///
     /// Work is done in multi-row statements (a handful per batch instead of several per event): one lookup
     /// of the batch's ids already in the log, then the new events with offsets assigned here in input order
-    /// (head + 1, head + 2, …), then all their keys. Inserting explicit offsets into the AUTOINCREMENT table
+    /// (head + 1, head + 2, …); their keys are indexed later (``indexKeysIfBehind(_:head:lag:)``). Inserting explicit offsets into the AUTOINCREMENT table
     /// moves `sqlite_sequence` (the head) along, and duplicates never consume an offset.
     private static func insert(_ batch: [ValidatedEvent], _ db: Database) throws -> ([AppendResult], [StoredEvent]) {
         // Ids already in the log.
@@ -257,21 +286,51 @@ public final class SQLiteStore: RealtimeStore {
             try statement.execute()
         }
 
-        var keyArguments: [DatabaseValue] = []
-        keyArguments.reserveCapacity(stored.count * 6)
-        for event in stored {
-            for key in event.keys {
-                keyArguments.append(key.databaseValue)
-                keyArguments.append(event.offset.databaseValue)
-            }
+        return (results, stored)
+    }
+
+    // MARK: Key index
+
+    /// Indexes the keys of every event after `keys_indexed_through` when the log is `lag` or more events past
+    /// it (inside the caller's transaction, which appended through `head`).
+    private static func indexKeysIfBehind(_ db: Database, head: Int64, lag: Int64) throws {
+        let indexed = try keysIndexedThrough(db)
+        guard head - indexed >= lag else { return }
+        var entries: [(key: String, offset: Int64)] = []
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT log_offset, keys FROM events WHERE log_offset > ? ORDER BY log_offset"),
+            arguments: [indexed])
+        while let row = try rows.next() {
+            let offset: Int64 = row[0]
+            let keys: String = row[1]
+            for key in try KeyListCoding.decode(keys) { entries.append((key, offset)) }
         }
-        try forEachChunk(of: keyArguments.count / 2) { range in
+        // In index order: each leaf is visited once, its entries appended together.
+        entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.offset < $1.offset }
+        var arguments: [DatabaseValue] = []
+        arguments.reserveCapacity(entries.count * 2)
+        for entry in entries {
+            arguments.append(entry.key.databaseValue)
+            arguments.append(entry.offset.databaseValue)
+        }
+        try forEachChunk(of: entries.count) { range in
             let statement = try db.cachedStatement(sql: insertKeysSQL(count: range.count))
             statement.setUncheckedArguments(  // 2 per row by construction
-                StatementArguments(keyArguments[(range.lowerBound * 2)..<(range.upperBound * 2)]))
+                StatementArguments(arguments[(range.lowerBound * 2)..<(range.upperBound * 2)]))
             try statement.execute()
         }
-        return (results, stored)
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'keys_indexed_through'")
+            .execute(arguments: [String(head)])
+    }
+
+    private static func keysIndexedThrough(_ db: Database) throws -> Int64 {
+        guard let text = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'keys_indexed_through'")),
+              let value = Int64(text)
+        else {
+            throw StoreError.corrupt("no keys_indexed_through in table meta")
+        }
+        return value
     }
 
     // MARK: Multi-row statements
@@ -320,15 +379,35 @@ public final class SQLiteStore: RealtimeStore {
 
     public func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
+        // One read transaction: the indexed point, the index and the tail are of the same snapshot.
         return try await pool.read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT \(Self.eventColumns)
-                FROM event_keys k JOIN events e ON e.log_offset = k.log_offset
-                WHERE k.key = ? AND k.log_offset > ?
-                ORDER BY k.log_offset
-                LIMIT ?
-                """)
-            return try Self.fetchEvents(statement, arguments: [key, after, limit])
+            let indexed = try Self.keysIndexedThrough(db)
+            var events: [StoredEvent] = []
+            if after < indexed {
+                let statement = try db.cachedStatement(sql: """
+                    SELECT \(Self.eventColumns)
+                    FROM event_keys k JOIN events e ON e.log_offset = k.log_offset
+                    WHERE k.key = ? AND k.log_offset > ? AND k.log_offset <= ?
+                    ORDER BY k.log_offset
+                    LIMIT ?
+                    """)
+                events = try Self.fetchEvents(statement, arguments: [key, after, indexed, limit])
+            }
+            if events.count < limit {
+                // The tail not yet indexed (fewer than `keyIndexLag` events): `instr` on the encoded keys list
+                // narrows it down, the decoded list decides (the encoding of one key can occur inside another's).
+                let statement = try db.cachedStatement(sql: """
+                    SELECT \(Self.eventColumns) FROM events e
+                    WHERE e.log_offset > ? AND instr(e.keys, ?) > 0
+                    ORDER BY e.log_offset
+                    """)
+                let rows = try Row.fetchCursor(statement, arguments: [max(after, indexed), KeyListCoding.encode([key])])
+                while events.count < limit, let row = try rows.next() {
+                    let event = try Self.storedEvent(row)
+                    if event.keys.contains(key) { events.append(event) }
+                }
+            }
+            return events
         }
     }
 
@@ -346,13 +425,18 @@ public final class SQLiteStore: RealtimeStore {
         var events: [StoredEvent] = []
         let rows = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try rows.next() {
-            let keys: String = row[4]
-            let json: Data = row[5]
-            events.append(StoredEvent(
-                offset: row[0], id: row[1], type: row[2], createdAt: row[3],
-                keys: try KeyListCoding.decode(keys), json: [UInt8](json)))
+            events.append(try storedEvent(row))
         }
         return events
+    }
+
+    /// An event from a row of ``eventColumns``.
+    private static func storedEvent(_ row: Row) throws -> StoredEvent {
+        let keys: String = row[4]
+        let json: Data = row[5]
+        return StoredEvent(
+            offset: row[0], id: row[1], type: row[2], createdAt: row[3],
+            keys: try KeyListCoding.decode(keys), json: [UInt8](json))
     }
 
     public func headOffset() async throws -> Int64 {
@@ -519,6 +603,13 @@ public final class SQLiteStore: RealtimeStore {
     /// Runs SQL on the writer (for tests, e.g. to install a failing trigger).
     func executeOnWriter(_ sql: String) async throws {
         try await pool.writeWithoutTransaction { db in try db.execute(sql: sql) }
+    }
+
+    /// `keys_indexed_through` and the number of rows in `event_keys`; for tests.
+    func keyIndexState() async throws -> (indexedThrough: Int64, rows: Int) {
+        try await pool.read { db in
+            (try Self.keysIndexedThrough(db), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_keys") ?? -1)
+        }
     }
 
     /// The writer connection's `PRAGMA journal_mode` and `PRAGMA synchronous` (2 = FULL); for tests.

@@ -112,6 +112,92 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("reads by key agree with a filter of the whole log wherever the key index stands",
+          arguments: [1, 3, 7, 1024] as [Int64])
+    func keyIndexBehindTheLog(lag: Int64) async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path, keyIndexLag: lag)
+            // A fixed pseudo-random sequence: batches of 1–9 events over 6 keys, some of whose encodings
+            // occur inside others' ("3:s|1" in "6:a3:s|1"), repeated ids, and a prune midway.
+            var seed: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(lag)
+            func next(_ bound: Int) -> Int {
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Int((seed >> 33) % UInt64(bound))
+            }
+            let keyPool = ["all", "s|1", "s|10", "a3:s|1", "x", "s|2"]
+            var id = 0
+            for round in 0..<60 {
+                let batch = (0..<(1 + next(9))).map { _ -> NewEvent in
+                    id += 1
+                    let keys = Array(Set((0..<(1 + next(3))).map { _ in keyPool[next(keyPool.count)] })).sorted()
+                    return newEvent(next(10) == 0 ? "e\(max(1, id - 3))" : "e\(id)", keys: keys)
+                }
+                _ = try await store.append(batch)
+                if round == 30 {
+                    _ = try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 40), nowMs: 0)
+                }
+            }
+            let all = try await store.events(after: 0, limit: 100_000)
+            let head = try await store.headOffset()
+            for key in keyPool {
+                let expected = all.filter { $0.keys.contains(key) }
+                for after in stride(from: Int64(0), through: head, by: 5) {
+                    for limit in [1, 4, 1000] {
+                        let got = try await store.events(withKey: key, after: after, limit: limit)
+                        #expect(got == Array(expected.filter { $0.offset > after }.prefix(limit)),
+                                "key \(key) after \(after) limit \(limit)")
+                    }
+                }
+            }
+            try await store.close()
+
+            // Reopened (the index and its mark are on disk), the reads are the same.
+            let reopened = try SQLiteStore(path: path, keyIndexLag: lag)
+            #expect(try await reopened.events(withKey: "s|1", after: 0, limit: 1000)
+                    == all.filter { $0.keys.contains("s|1") })
+            try await reopened.close()
+        }
+    }
+
+    @Test("the key index trails the log by less than its lag after every commit")
+    func keyIndexStaysWithinItsLag() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path, keyIndexLag: 10)
+            for index in 1...25 {
+                _ = try await store.append([newEvent("e\(index)", keys: ["k", "n|\(index)"])])
+                let (indexed, rows) = try await store.keyIndexState()
+                #expect(Int64(index) - indexed < 10)
+                #expect(rows == Int(indexed) * 2)  // every indexed event's two keys, nothing beyond the mark
+            }
+            // 25 events with a lag of 10: indexed at the commits of events 10 and 20.
+            #expect(try await store.keyIndexState().indexedThrough == 20)
+            try await store.close()
+        }
+    }
+
+    @Test("a v1 file (every key indexed at its commit) is migrated: its events count as indexed")
+    func migrationFromV1() async throws {
+        try await withDatabasePath { path in
+            // A lag of 1 indexes every commit, as v1 did; then the file is turned back into a v1 one.
+            let store = try SQLiteStore(path: path, keyIndexLag: 1)
+            _ = try await store.append((1...5).map { newEvent("e\($0)", keys: ["k", "n|\($0)"]) })
+            try await store.close()
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v2'")
+                try db.execute(sql: "DELETE FROM meta WHERE key = 'keys_indexed_through'")
+            }
+            try queue.close()
+
+            let migrated = try SQLiteStore(path: path)
+            #expect(try await migrated.keyIndexState() == (5, 10))
+            #expect(try await migrated.events(withKey: "n|3", after: 0, limit: 10).map(\.id) == ["e3"])
+            _ = try await migrated.append([newEvent("e6", keys: ["k"])])
+            #expect(try await migrated.events(withKey: "k", after: 4, limit: 10).map(\.id) == ["e5", "e6"])
+            try await migrated.close()
+        }
+    }
+
     @Test("a file migrated by a newer server is refused at open, untouched")
     func newerSchema() async throws {
         try await withDatabasePath { path in
@@ -124,7 +210,7 @@ struct SQLiteStoreTests {
             }
             let after = try DatabaseQueue(path: path)
             #expect(try await after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-                    == ["v1", "v99-from-the-future"])
+                    == ["v1", "v2", "v99-from-the-future"])
             try after.close()
         }
     }

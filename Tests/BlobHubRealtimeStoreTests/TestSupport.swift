@@ -8,10 +8,13 @@ import Testing
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory
     case sqlite
+    /// SQLite with a key index that trails the log by 3 events (the default is 1,024): reads by key then
+    /// cross the indexed part and the scanned tail in these small tests.
+    case sqliteShortKeyLag = "sqlite-key-lag-3"
     case postgres
 
     static var allCases: [StoreKind] {
-        PostgresTestDatabase.isConfigured ? [.memory, .sqlite, .postgres] : [.memory, .sqlite]
+        PostgresTestDatabase.isConfigured ? [.memory, .sqlite, .sqliteShortKeyLag, .postgres] : [.memory, .sqlite, .sqliteShortKeyLag]
     }
 
     var testDescription: String { rawValue }
@@ -47,6 +50,7 @@ func withStore(_ kind: StoreKind, _ body: (any RealtimeStore) async throws -> Vo
     let store: any RealtimeStore = switch kind {
     case .memory: MemoryStore()
     case .sqlite: try SQLiteStore(path: directory.path("store.sqlite"))
+    case .sqliteShortKeyLag: try SQLiteStore(path: directory.path("store.sqlite"), keyIndexLag: 3)
     case .postgres: preconditionFailure("handled above")
     }
     try await closing(store, body)
