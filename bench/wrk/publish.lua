@@ -1,11 +1,11 @@
 -- Single-event publishing for wrk (Debian's `wrk`): one event per POST, a unique id per request.
 --
 --   wrk -t2 -c32 -d10s --latency -s bench/wrk/publish.lua http://127.0.0.1:18080/v1/events -- <publisher-key> <nonce> <sessions>
---   wrk -t2 -c32 -d10s --latency -s bench/wrk/publish.lua http://127.0.0.1:8090/pub/ch1 -- - <nonce>
+--   wrk -t2 -c32 -d10s --latency -s bench/wrk/publish.lua http://127.0.0.1:8090/pub/s-0 -- - <nonce> 32 /pub/s-
 --
 -- Arguments after `--` (all optional): the bearer key ("-" or empty: no Authorization header, e.g. Nchan),
 -- a nonce that makes the ids unique across runs (default: the time), the number of sessions the events
--- go round-robin to (32). The body has the shape blobhub-realtime-bench publishes:
+-- go round-robin to (32), and a path prefix for a channel per session (Nchan). The body has the shape blobhub-realtime-bench publishes:
 --   {"id":"wrk-<nonce>-<thread>-<n>","type":"processor.output","revision_id":"rev-1","session_id":"s-<k>","seq":<n>,"sent_ns":0}
 -- The server would treat a repeated id as a retry of the same event, so every request carries a new one.
 -- done() prints one line `WRK_JSON {...}` (requests, errors, latency percentiles in ms) for bench/wrk/run.py
@@ -24,11 +24,15 @@ end
 local counter = 0
 local prefix = ""
 local sessions = 32
+local pathPrefix = nil
 
 function init(args)
   local key = args[1]
   local nonce = args[2] or tostring(os.time())
   sessions = tonumber(args[3] or "32") or 32
+  -- Optional: publish to a channel per session, path = <prefix><k> (Nchan: "/pub/s-"), as blobhub-realtime-bench
+  -- does; one channel for every connection made Nchan answer a third of the requests with 500.
+  if args[4] ~= nil and args[4] ~= "" then pathPrefix = args[4] end
   prefix = '{"id":"wrk-' .. nonce .. '-' .. tostring(tid or 0) .. '-'
   wrk.headers["Content-Type"] = "application/json"
   if key ~= nil and key ~= "" and key ~= "-" then
@@ -40,5 +44,7 @@ function request()
   counter = counter + 1
   local body = prefix .. counter .. '","type":"processor.output","revision_id":"rev-1","session_id":"s-'
     .. (counter % sessions) .. '","seq":' .. counter .. ',"sent_ns":0}'
-  return wrk.format("POST", nil, nil, body)
+  local path = nil
+  if pathPrefix ~= nil then path = pathPrefix .. (counter % sessions) end
+  return wrk.format("POST", path, nil, body)
 end

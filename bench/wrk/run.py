@@ -21,6 +21,8 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--connections", type=int, default=32)
 p.add_argument("--sessions", type=int, default=32)
 p.add_argument("--target", default="blobhub")
+p.add_argument("--path-prefix", default="",
+               help="publish to <prefix><session> instead of the URL's path (Nchan: /pub/s-, a channel per session)")
 p.add_argument("--label", default="")
 p.add_argument("--script", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "publish.lua"))
 p.add_argument("--scenario", default="publish-single", help="the scenario name in the JSON line")
@@ -71,12 +73,13 @@ def sample(wrk_pid):
 
 nonce = f"{os.getpid()}{int(time.time())}"
 cmd = ["wrk", f"-t{a.threads}", f"-c{a.connections}", f"-d{a.duration:g}s", "--latency", "-s", a.script, a.url,
-       "--", a.key, nonce, str(a.sessions)]
+       "--", a.key, nonce, str(a.sessions)] + ([a.path_prefix] if a.path_prefix else [])
 out = {"tool": "wrk", "scenario": a.scenario, "target": a.target}
 if a.label:
     out["label"] = a.label
 out.update({"publishers": a.connections, "batch": 1, "threads": a.threads, "sessions": a.sessions,
-            "duration_seconds": a.duration, "wrk_command": " ".join(cmd[:-3]) + " <key> <nonce> " + str(a.sessions)})
+            "duration_seconds": a.duration, "wrk_command": " ".join(cmd[:cmd.index("--") + 1]) + " <key> <nonce> " + str(a.sessions)
+            + (" " + a.path_prefix if a.path_prefix else "")})
 
 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 margin = 0.5 if a.duration >= 2 else 0.1
