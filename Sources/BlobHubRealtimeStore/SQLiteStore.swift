@@ -24,7 +24,8 @@ import Synchronization
 /// also indexes every event since (their keys are in `events.keys`). Why: each active key's index entries live
 /// in a leaf of their own, so indexing every commit wrote one 4 KiB WAL page per session a commit touched, and
 /// single-event publishing spent most of its writer time writing and syncing those pages; indexed together,
-/// each key's leaf is written once per ``keyIndexLag`` events. Reads by key take the indexed part from
+/// each key's leaf is written once per ``keyIndexLag`` events (``keysPerIndexStep`` bounds the keys, i.e. pages, one
+/// commit indexes). Reads by key take the indexed part from
 /// `event_keys` and scan the short unindexed tail of `events` (one snapshot, so both agree).
 ///
 /// Appends are queued and written by one flush task at a time through GRDB's single writer; appends that
@@ -47,16 +48,22 @@ public final class SQLiteStore: RealtimeStore {
     /// Events the key index may trail the log by (see the type's comment). The bound of the tail a read by
     /// key scans; 1 indexes every commit.
     let keyIndexLag: Int64
+    /// Distinct keys one commit indexes at most (while the log is less than 4 × ``keyIndexLag`` ahead): each
+    /// key is a leaf page written, so this bounds what indexing adds to a commit. With events spread over
+    /// thousands of sessions, indexing 1,024 events in one commit wrote ~1,000 pages and held appends for
+    /// ~20 ms once a second (found by the soak test); few busy keys are still indexed in one step.
+    let keysPerIndexStep: Int
 
     /// Opens or creates the database at `path`, creating/migrating the schema. WAL mode.
     public convenience init(path: String) throws {
-        try self.init(path: path, keyIndexLag: 1024)
+        try self.init(path: path, keyIndexLag: 1024, keysPerIndexStep: 64)
     }
 
-    /// `keyIndexLag` other than the default is for tests (both read paths at small sizes).
-    init(path: String, keyIndexLag: Int64) throws {
-        precondition(keyIndexLag >= 1)
+    /// Settings other than the defaults are for tests (both read paths and partial steps at small sizes).
+    init(path: String, keyIndexLag: Int64, keysPerIndexStep: Int = 64) throws {
+        precondition(keyIndexLag >= 1 && keysPerIndexStep >= 1)
         self.keyIndexLag = keyIndexLag
+        self.keysPerIndexStep = keysPerIndexStep
         var configuration = Configuration()
         configuration.label = "BlobHubRealtimeStore"
         // Another process holding the write lock (e.g. a backup) is waited for instead of failing at once.
@@ -190,7 +197,7 @@ public final class SQLiteStore: RealtimeStore {
             try db.inTransaction(.immediate) {
                 outcome = try Self.insert(merged, db)
                 if let last = outcome.1.last?.offset {
-                    try Self.indexKeysIfBehind(db, head: last, lag: keyIndexLag)
+                    try Self.indexKeysIfBehind(db, head: last, lag: keyIndexLag, keysPerStep: keysPerIndexStep)
                 }
                 return .commit
             }
@@ -291,19 +298,29 @@ public final class SQLiteStore: RealtimeStore {
 
     // MARK: Key index
 
-    /// Indexes the keys of every event after `keys_indexed_through` when the log is `lag` or more events past
-    /// it (inside the caller's transaction, which appended through `head`).
-    private static func indexKeysIfBehind(_ db: Database, head: Int64, lag: Int64) throws {
+    /// When the log is `lag` or more events past `keys_indexed_through`, indexes the keys of the oldest events
+    /// after it, in offset order, up to the last event that keeps the step within `keysPerStep` distinct keys
+    /// (every event when the log is 4 × `lag` ahead). Inside the caller's transaction, which appended through
+    /// `head`.
+    private static func indexKeysIfBehind(_ db: Database, head: Int64, lag: Int64, keysPerStep: Int) throws {
         let indexed = try keysIndexedThrough(db)
         guard head - indexed >= lag else { return }
+        let bounded = head - indexed < 4 * lag
         var entries: [(key: String, offset: Int64)] = []
+        var keysInStep = Set<String>()
+        var through = head
         let rows = try Row.fetchCursor(
             db.cachedStatement(sql: "SELECT log_offset, keys FROM events WHERE log_offset > ? ORDER BY log_offset"),
             arguments: [indexed])
         while let row = try rows.next() {
             let offset: Int64 = row[0]
-            let keys: String = row[1]
-            for key in try KeyListCoding.decode(keys) { entries.append((key, offset)) }
+            let keys = try KeyListCoding.decode(row[1])
+            if bounded, !entries.isEmpty, keysInStep.union(keys).count > keysPerStep {
+                through = offset - 1
+                break
+            }
+            keysInStep.formUnion(keys)
+            for key in keys { entries.append((key, offset)) }
         }
         // In index order: each leaf is visited once, its entries appended together.
         entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.offset < $1.offset }
@@ -320,7 +337,7 @@ public final class SQLiteStore: RealtimeStore {
             try statement.execute()
         }
         try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'keys_indexed_through'")
-            .execute(arguments: [String(head)])
+            .execute(arguments: [String(through)])
     }
 
     private static func keysIndexedThrough(_ db: Database) throws -> Int64 {

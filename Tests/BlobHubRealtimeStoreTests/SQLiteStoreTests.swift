@@ -113,10 +113,10 @@ struct SQLiteStoreTests {
     }
 
     @Test("reads by key agree with a filter of the whole log wherever the key index stands",
-          arguments: [1, 3, 7, 1024] as [Int64])
-    func keyIndexBehindTheLog(lag: Int64) async throws {
+          arguments: [(1, 64), (3, 64), (7, 64), (1024, 64), (3, 2), (7, 1)] as [(Int64, Int)])
+    func keyIndexBehindTheLog(lag: Int64, keysPerStep: Int) async throws {
         try await withDatabasePath { path in
-            let store = try SQLiteStore(path: path, keyIndexLag: lag)
+            let store = try SQLiteStore(path: path, keyIndexLag: lag, keysPerIndexStep: keysPerStep)
             // A fixed pseudo-random sequence: batches of 1–9 events over 6 keys, some of whose encodings
             // occur inside others' ("3:s|1" in "6:a3:s|1"), repeated ids, and a prune midway.
             var seed: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(lag)
@@ -152,7 +152,7 @@ struct SQLiteStoreTests {
             try await store.close()
 
             // Reopened (the index and its mark are on disk), the reads are the same.
-            let reopened = try SQLiteStore(path: path, keyIndexLag: lag)
+            let reopened = try SQLiteStore(path: path, keyIndexLag: lag, keysPerIndexStep: keysPerStep)
             #expect(try await reopened.events(withKey: "s|1", after: 0, limit: 1000)
                     == all.filter { $0.keys.contains("s|1") })
             try await reopened.close()
@@ -171,6 +171,25 @@ struct SQLiteStoreTests {
             }
             // 25 events with a lag of 10: indexed at the commits of events 10 and 20.
             #expect(try await store.keyIndexState().indexedThrough == 20)
+            try await store.close()
+        }
+    }
+
+    @Test("an indexing step stays within its keys, and the index never trails by 4 x its lag")
+    func keyIndexStepsAreBounded() async throws {
+        try await withDatabasePath { path in
+            // Every event has a key of its own: a step of at most 4 keys indexes at most 4 events.
+            let store = try SQLiteStore(path: path, keyIndexLag: 5, keysPerIndexStep: 4)
+            var previous: Int64 = 0
+            for index in 1...60 {
+                _ = try await store.append([newEvent("e\(index)", keys: ["n|\(index)"])])
+                let indexed = try await store.keyIndexState().indexedThrough
+                #expect(indexed - previous <= 4 || Int64(index) - previous >= 20, "step \(previous) -> \(indexed)")
+                #expect(Int64(index) - indexed < 20)
+                previous = indexed
+            }
+            #expect(try await store.events(withKey: "n|17", after: 0, limit: 5).map(\.id) == ["e17"])
+            #expect(try await store.events(withKey: "n|60", after: 0, limit: 5).map(\.id) == ["e60"])
             try await store.close()
         }
     }
