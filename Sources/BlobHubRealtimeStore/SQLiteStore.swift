@@ -20,13 +20,13 @@ import Synchronization
 /// * `registry(kind, id, data)` with primary key `(kind, id)`.
 ///
 /// Migration "v2" adds `meta.keys_indexed_through`: the key index trails the log (see ``keyIndexLag``). An
-/// append writes only its events; the commit that takes the log ``keyIndexLag`` events past the indexed point
-/// also indexes every event since (their keys are in `events.keys`). Why: each active key's index entries live
-/// in a leaf of their own, so indexing every commit wrote one 4 KiB WAL page per session a commit touched, and
-/// single-event publishing spent most of its writer time writing and syncing those pages; indexed together,
-/// each key's leaf is written once per ``keyIndexLag`` events (``keysPerIndexStep`` bounds the keys, i.e. pages, one
-/// commit indexes). Reads by key take the indexed part from
-/// `event_keys` and scan the short unindexed tail of `events` (one snapshot, so both agree).
+/// append writes only its events; once the log is ``keyIndexLag`` events past the indexed point, each commit also
+/// indexes the oldest unindexed events (their keys are in `events.keys`), in steps of at most
+/// ``keysPerIndexStep`` distinct keys. Why: each active key's index entries live in a leaf of their own, so
+/// indexing every commit wrote one 4 KiB WAL page per session a commit touched, and single-event publishing spent
+/// most of its writer time writing and syncing those pages; indexed together, a busy key's leaf is written once
+/// per step instead of once per commit. Reads by key take the indexed part from `event_keys` and scan the
+/// unindexed tail of `events` (one snapshot, so both agree).
 ///
 /// Appends are queued and written by one flush task at a time through GRDB's single writer; appends that
 /// arrive while a transaction is being committed are committed together in the next one (group commit: one
@@ -45,8 +45,9 @@ public final class SQLiteStore: RealtimeStore {
     /// The last append failed because the disk was full: unhealthy until a write succeeds again.
     private let diskFull = Atomic<Bool>(false)
 
-    /// Events the key index may trail the log by (see the type's comment). The bound of the tail a read by
-    /// key scans; 1 indexes every commit.
+    /// Events the key index may trail the log by before commits start indexing (see the type's comment); with
+    /// many distinct keys per commit it may trail by up to 4 × this, the bound of the tail a read by key scans.
+    /// 1 indexes every commit.
     let keyIndexLag: Int64
     /// Distinct keys one commit indexes at most (while the log is less than 4 × ``keyIndexLag`` ahead): each
     /// key is a leaf page written, so this bounds what indexing adds to a commit. With events spread over
@@ -238,7 +239,7 @@ public final class SQLiteStore: RealtimeStore {
     ///
     /// Work is done in multi-row statements (a handful per batch instead of several per event): one lookup
     /// of the batch's ids already in the log, then the new events with offsets assigned here in input order
-    /// (head + 1, head + 2, …); their keys are indexed later (``indexKeysIfBehind(_:head:lag:)``). Inserting explicit offsets into the AUTOINCREMENT table
+    /// (head + 1, head + 2, …); their keys are indexed later (``indexKeysIfBehind(_:head:lag:keysPerStep:)``). Inserting explicit offsets into the AUTOINCREMENT table
     /// moves `sqlite_sequence` (the head) along, and duplicates never consume an offset.
     private static func insert(_ batch: [ValidatedEvent], _ db: Database) throws -> ([AppendResult], [StoredEvent]) {
         // Ids already in the log.
@@ -411,7 +412,7 @@ public final class SQLiteStore: RealtimeStore {
                 events = try Self.fetchEvents(statement, arguments: [key, after, indexed, limit])
             }
             if events.count < limit {
-                // The tail not yet indexed (fewer than `keyIndexLag` events): `instr` on the encoded keys list
+                // The tail not yet indexed (below 4 × `keyIndexLag` events): `instr` on the encoded keys list
                 // narrows it down, the decoded list decides (the encoding of one key can occur inside another's).
                 let statement = try db.cachedStatement(sql: """
                     SELECT \(Self.eventColumns) FROM events e
