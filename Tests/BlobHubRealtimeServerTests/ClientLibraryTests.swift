@@ -29,6 +29,18 @@ import Testing
         }
     }
 
+    /// Publishes 40 events of 30 kB each to the fixture session, more than a client can take from a server run with
+    /// `sendQueueLimit = 1` and a 4 KiB send buffer: the server closes it as a slow consumer (4013). The offsets accepted.
+    private func publishPastTheSendQueue(_ server: TestServerHandle) async throws -> [Int] {
+        let payload = String(repeating: "y", count: 30_000)
+        var published: [Int] = []
+        for _ in 0..<4 {
+            let batch = (0..<10).map { _ in sessionEvent("processor.output", extra: #""data":"\#(payload)""#) }
+            published += try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
+        }
+        return published
+    }
+
     /// Collects notices until `events` events arrived, bounded in time.
     private func collectNotices(_ client: RealtimeClient, events count: Int, timeout: Duration = .seconds(15)) async throws -> [ClientNotice] {
         try await bounded(timeout, "\(count) client events") {
@@ -101,12 +113,7 @@ import Testing
             let client = client(server, .bearer(try await server.token()))
             try await client.connect()
             try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
-            let payload = String(repeating: "y", count: 30_000)
-            var published: [Int] = []
-            for _ in 0..<4 {
-                let batch = (0..<10).map { _ in sessionEvent("processor.output", extra: #""data":"\#(payload)""#) }
-                published += try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
-            }
+            let published = try await publishPastTheSendQueue(server)
             let notices = try await collectNotices(client, events: published.count, timeout: .seconds(30))
             let events = notices.compactMap { if case .event(let event) = $0 { event } else { nil } }
             #expect(events.map(\.offset) == published.map(Int64.init))
@@ -189,12 +196,7 @@ import Testing
             let first = try await server.publishAccepted(sessionEvent("processor.output"))
             #expect(try await collect(client, 1).map(\.offset) == [Int64(first[0])])
             // A slow-consumer close, then the reconnect adds back only what the server accepted.
-            let payload = String(repeating: "y", count: 30_000)
-            var published: [Int] = []
-            for _ in 0..<4 {
-                let batch = (0..<10).map { _ in sessionEvent("processor.output", extra: #""data":"\#(payload)""#) }
-                published += try await server.publishAccepted("[" + batch.joined(separator: ",") + "]")
-            }
+            let published = try await publishPastTheSendQueue(server)
             let notices = try await collectNotices(client, events: published.count, timeout: .seconds(30))
             #expect(notices.compactMap { if case .event(let event) = $0 { event.offset } else { nil } } == published.map(Int64.init))
             #expect(notices.contains { if case .reconnected = $0 { true } else { false } })
