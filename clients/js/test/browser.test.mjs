@@ -24,8 +24,11 @@ class Browser {
     const args = ["--headless=new", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
       `--user-data-dir=${profile}`, "--remote-debugging-address=127.0.0.1", `--remote-debugging-port=${port}`, url];
     if (process.getuid?.() === 0) args.unshift("--no-sandbox");
-    const child = spawn(CHROMIUM, args, { stdio: ["ignore", "ignore", "ignore"] });
-    process.on("exit", () => { try { child.kill("SIGKILL"); } catch { /* gone */ } });
+    // Its own process group, so that close() and exit reach the renderer and helper processes too (they
+    // write into the profile until they are gone).
+    // TMPDIR inside the profile: a killed Chromium leaves no temporary files of its own behind.
+    const child = spawn(CHROMIUM, args, { stdio: ["ignore", "ignore", "ignore"], detached: true, env: { ...process.env, TMPDIR: profile } });
+    process.on("exit", () => Browser._killGroup(child));
     const browser = new Browser(child, profile);
     let target;
     await waitFor("the DevTools endpoint", async () => {
@@ -89,14 +92,22 @@ class Browser {
     }, timeoutMs);
   }
 
+  static _killGroup(child) {
+    try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+  }
+
   async close() {
     try { this.ws?.close(); } catch { /* closed */ }
-    if (this.child.exitCode === null) {
-      const exited = new Promise((r) => this.child.once("exit", r));
-      this.child.kill("SIGKILL");
-      await exited;
+    const exited = this.child.exitCode === null && this.child.signalCode === null
+      ? new Promise((r) => this.child.once("exit", r)) : Promise.resolve();
+    Browser._killGroup(this.child);
+    await exited;
+    // Helpers of the group may still be exiting: removing the profile is best effort and never fails a test.
+    try {
+      rmSync(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (error) {
+      console.error(`could not remove the Chromium profile ${this.profile}: ${error.message}`);
     }
-    rmSync(this.profile, { recursive: true, force: true });
   }
 }
 
@@ -113,8 +124,7 @@ describe("in headless Chromium", { skip: CHROMIUM ? false : "no Chromium (apt-ge
     await browser.waitFor("the page to load", `location.origin === ${JSON.stringify(server.base)} && document.readyState === "complete"`);
   });
   after(async () => {
-    await browser?.close();
-    await server?.close();
+    try { await browser?.close(); } finally { await server?.close(); }
   });
 
   test("the served module is the file, and imports as an ES module", async () => {
