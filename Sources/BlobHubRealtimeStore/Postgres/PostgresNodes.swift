@@ -14,6 +14,8 @@ final class PostgresNodes: Sendable {
     let status = NodeStatusSlot()
     private let client: PostgresClient
     private let sequencer: DeliverySequencer
+    /// Told how many other rows are live at each heartbeat.
+    private let peers: PeerPresence
     private let liveness: NodeLiveness
     /// Deadline of one heartbeat write or node-list read.
     private let timeout: Duration
@@ -32,10 +34,12 @@ final class PostgresNodes: Sendable {
     /// The database's clock in ms since the Unix epoch, as SQL.
     private static let nowSQL = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-    init(id: String, client: PostgresClient, sequencer: DeliverySequencer, liveness: NodeLiveness, timeout: Duration, logger: Logger) {
+    init(id: String, client: PostgresClient, sequencer: DeliverySequencer, peers: PeerPresence, liveness: NodeLiveness,
+         timeout: Duration, logger: Logger) {
         self.id = id
         self.client = client
         self.sequencer = sequencer
+        self.peers = peers
         self.liveness = liveness
         self.timeout = timeout
         self.logger = logger
@@ -79,13 +83,14 @@ final class PostgresNodes: Sendable {
     }
 
     /// Writes this node's row (and forgets long-silent ones) in one autocommit statement, within `deadline`
-    /// (the heartbeat deadline by default).
+    /// (the heartbeat deadline by default), and counts the other live rows (``PeerPresence``).
     func beat(deadline: Duration? = nil) async throws {
         let status = await status.current()
         let delivered = sequencer.delivered
         let forgetMs = liveness.forgetAfter.milliseconds
+        let staleMs = liveness.staleAfter.milliseconds
         let (id, logger) = (id, logger)
-        let (started, now) = try await withDeadline(deadline ?? timeout) { [client] in
+        let (started, now, livePeers) = try await withDeadline(deadline ?? timeout) { [client] in
             let rows = try await client.query("""
                 WITH clock AS (SELECT \(unescaped: Self.nowSQL) AS ms),
                 forgotten AS (
@@ -98,10 +103,12 @@ final class PostgresNodes: Sendable {
                 ON CONFLICT (node_id) DO UPDATE SET
                     address = EXCLUDED.address, heartbeat_at = EXCLUDED.heartbeat_at, connections = EXCLUDED.connections,
                     subscriptions = EXCLUDED.subscriptions, delivered = EXCLUDED.delivered, draining = EXCLUDED.draining
-                RETURNING started_at, heartbeat_at
+                RETURNING started_at, heartbeat_at,
+                    (SELECT count(*) FROM blobhub_nodes o
+                     WHERE o.node_id <> \(id) AND o.heartbeat_at >= (SELECT ms FROM clock) - \(staleMs))
                 """, logger: logger)
-            var result: (Int64, Int64)?
-            for try await row in rows.decode((Int64, Int64).self) { result = row }
+            var result: (Int64, Int64, Int64)?
+            for try await row in rows.decode((Int64, Int64, Int64).self) { result = row }
             guard let result else { throw StoreError.corrupt("the node heartbeat returned no row") }
             return result
         }
@@ -109,6 +116,7 @@ final class PostgresNodes: Sendable {
             state.startedAtMs = started
             state.lastHeartbeatMs = max(state.lastHeartbeatMs, now)
         }
+        peers.heartbeat(livePeers: Int(livePeers))
     }
 
     /// Deletes this node's row (graceful shutdown), within the deadline; failures are only logged: the row

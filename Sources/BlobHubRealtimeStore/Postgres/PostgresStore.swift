@@ -30,6 +30,8 @@ public final class PostgresStore: RealtimeStore {
     let tailer: PostgresTailer
     let nodeRow: PostgresNodes
     let notifier: CommitNotifier
+    /// Whether another node shares the database (commits are announced only then).
+    let peers: PeerPresence
     let timeouts: Timeouts
     /// Appends hold no lock, so a second writer's statement runs while the first one's COMMIT flushes; measured in
     /// BENCHMARKS.md ("Cluster").
@@ -77,14 +79,17 @@ public final class PostgresStore: RealtimeStore {
             let tailer = PostgresTailer(
                 client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, logger: logger)
+            let peers = PeerPresence(window: timeouts.liveness.staleAfter)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
-                                            sequencer: sequencer, node: nodeTag, logger: logger)
-            let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, liveness: timeouts.liveness,
+                                            sequencer: sequencer, peers: peers, node: nodeTag, logger: logger)
+            let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, peers: peers, liveness: timeouts.liveness,
                                         timeout: timeouts.healthCheck, logger: logger)
             // The row exists once the store is open (a failure here fails the open, like the migration's).
             try await nodeRow.beat(deadline: timeouts.open)
+            // Nodes already running start announcing their commits now, not at their next heartbeat.
+            await CommitNotifier.notify(client, payload: PostgresListener.startPayload(node: nodeTag), logger: logger)
             return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
-                                 timeouts: timeouts, logger: logger,
+                                 peers: peers, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }],
                                  heartbeat: Task { await nodeRow.run() })
         } catch let error as StoreError {
@@ -98,14 +103,16 @@ public final class PostgresStore: RealtimeStore {
     }
 
     private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer,
-                 nodeRow: PostgresNodes, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>], heartbeat: Task<Void, Never>) {
+                 nodeRow: PostgresNodes, peers: PeerPresence, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
+                 heartbeat: Task<Void, Never>) {
         self.epoch = epoch
         self.nodeTag = nodeTag
         self.client = client
         self.sequencer = sequencer
         self.tailer = tailer
         self.nodeRow = nodeRow
-        self.notifier = CommitNotifier(client: client, node: nodeTag, logger: logger)
+        self.peers = peers
+        self.notifier = CommitNotifier(client: client, node: nodeTag, peers: peers, logger: logger)
         self.timeouts = timeouts
         self.logger = logger
         self.tasks = Mutex(tasks)
@@ -151,7 +158,7 @@ public final class PostgresStore: RealtimeStore {
         return configuration
     }
 
-    private static func listenerConfiguration(_ settings: PostgresSettings) throws -> PostgresConnection.Configuration {
+    static func listenerConfiguration(_ settings: PostgresSettings) throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS = switch settings.tls {
         case .disable: .disable
         case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))

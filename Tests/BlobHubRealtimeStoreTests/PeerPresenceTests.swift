@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+@testable import BlobHubRealtimeStore
+
+@Suite struct PeerPresenceTests {
+    @Test("present while the last heartbeat counted a live peer, or within the window after hearing one")
+    func window() {
+        let presence = PeerPresence(window: .seconds(10))
+        let start = ContinuousClock.now
+        #expect(!presence.isPresent(at: start))
+        presence.heard(at: start)
+        #expect(presence.isPresent(at: start + .seconds(9)))
+        #expect(!presence.isPresent(at: start + .seconds(10)))
+        presence.heartbeat(livePeers: 2)
+        #expect(presence.isPresent(at: start + .seconds(60)))
+        presence.heartbeat(livePeers: 0)
+        #expect(!presence.isPresent(at: start + .seconds(60)))
+    }
+
+    @Test("the sender of a notification: another node's commit or start; not this node, not registry changes")
+    func senders() {
+        #expect(PostgresListener.otherSender(of: "e:10:other", node: "self") == "other")
+        #expect(PostgresListener.otherSender(of: "n:other", node: "self") == "other")
+        #expect(PostgresListener.otherSender(of: "e:10:self", node: "self") == nil)
+        #expect(PostgresListener.otherSender(of: "n:self", node: "self") == nil)
+        #expect(PostgresListener.otherSender(of: "r:4", node: "self") == nil)
+        #expect(PostgresListener.otherSender(of: "n:", node: "self") == nil)
+        #expect(PostgresListener.otherSender(of: "", node: "self") == nil)
+        #expect(PostgresListener.commitPayload(offset: 7, node: "abc") == "e:7:abc")
+        // A start announcement has nothing to read: it does not wake the tailer.
+        #expect(!PostgresListener.wakes(for: PostgresListener.startPayload(node: "other"), node: "self", delivered: 0))
+    }
+}
+
+/// Commit notifications are sent only while another node shares the database (``PeerPresence``).
+@Suite("PostgreSQL commit notifications", .serialized,
+       .enabled(if: PostgresTestDatabase.isConfigured, Comment(rawValue: PostgresTestDatabase.skipMessage)))
+struct CommitNotificationTests {
+    /// Every payload on the store's channel, from a LISTEN of the test's own.
+    final class ChannelRecorder: Sendable {
+        let payloads = Mutex<[String]>([])
+        let listening = Mutex(false)
+        private let task = Mutex<Task<Void, Never>?>(nil)
+
+        func start(url: String) async throws {
+            let configuration = try PostgresStore.listenerConfiguration(try PostgresSettings.parse(url))
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: PostgresTestDatabase.logger)
+            task.withLock {
+                $0 = Task {
+                    try? await connection.listen(on: PostgresListener.channel) { notifications in
+                        self.listening.withLock { $0 = true }
+                        for try await notification in notifications { self.payloads.withLock { $0.append(notification.payload) } }
+                    }
+                    try? await connection.close()
+                }
+            }
+            try await waitUntil { self.listening.withLock { $0 } }
+        }
+
+        func stop() {
+            task.withLock { $0?.cancel() }
+        }
+
+        var all: [String] { payloads.withLock { $0 } }
+    }
+
+    /// No heartbeat after the one at open: only the start announcement can tell a node that another one started.
+    static var noHeartbeats: PostgresStore.Timeouts {
+        var timeouts = PostgresTestDatabase.testTimeouts
+        timeouts.liveness = NodeLiveness(heartbeat: .seconds(3600), staleAfter: .seconds(3600), forgetAfter: .seconds(7200))
+        return timeouts
+    }
+
+    @Test("a node alone announces no commits; a node that starts announces itself, and from then on the first announces every commit")
+    func onlyWithPeers() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let recorder = ChannelRecorder()
+            try await recorder.start(url: url)
+            defer { recorder.stop() }
+            let a = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            try await waitUntil { recorder.all.contains("n:\(a.nodeID)") }
+            #expect(!a.peers.isPresent())
+            for index in 1...5 { _ = try await a.append([newEvent("alone\(index)")]) }
+            // A notification follows its commit within milliseconds; none came.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(recorder.all.filter { $0.hasPrefix("e:") }.isEmpty)
+
+            let b = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            try await waitUntil { a.peers.isPresent() }
+            let stored = try await a.append([newEvent("with a peer")])
+            try await waitUntil { recorder.all.contains("e:\(stored[0].offset):\(a.nodeID)") }
+            // B knew of A from its first heartbeat (A's row was live): its commits are announced too.
+            #expect(b.peers.isPresent())
+            let fromB = try await b.append([newEvent("from b")])
+            try await waitUntil { recorder.all.contains("e:\(fromB[0].offset):\(b.nodeID)") }
+            try await b.close()
+            try await a.close()
+        }
+    }
+
+    @Test("the heartbeat counts other live rows, not stale ones: a node starts and stops announcing with them")
+    func heartbeatCountsLiveRows() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url, timeouts: PostgresNodeListTests.quick)
+            #expect(!store.peers.isPresent())
+            // A row that stopped heartbeating long ago (beyond the stale bound) is no peer.
+            try await PostgresTestDatabase.execute(["""
+                INSERT INTO blobhub_nodes VALUES ('old00000', 'gone:1', 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 60000, 0, 0, 0, false)
+                """], url: url)
+            try await Task.sleep(for: .milliseconds(750))  // three heartbeats
+            #expect(!store.peers.isPresent())
+            // A live row (written by hand, so no start announcement) is one, from the next heartbeat on.
+            try await PostgresTestDatabase.execute(["""
+                INSERT INTO blobhub_nodes VALUES ('live0000', 'here:1', 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 0, 0, 0, false)
+                """], url: url)
+            try await waitUntil { store.peers.isPresent() }
+            try await PostgresTestDatabase.execute(["DELETE FROM blobhub_nodes WHERE node_id = 'live0000'"], url: url)
+            try await waitUntil { !store.peers.isPresent() }
+            try await store.close()
+        }
+    }
+}
