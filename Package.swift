@@ -96,11 +96,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The documents a node serves as they are, with their routes: the console page, the JavaScript client
+        // module and the OpenAPI/AsyncAPI descriptions. The files are compiled in (`.embedInCode`), so a bare
+        // binary serves them; three of them are links to the repository's files.
+        .target(
+            name: "BlobHubRealtimeWeb",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            resources: [
+                .embedInCode("Resources/console.html"),
+                .embedInCode("Resources/console.css"),
+                .embedInCode("Resources/console.js"),
+                .embedInCode("Resources/openapi.yaml"),
+                .embedInCode("Resources/asyncapi.yaml"),
+                .embedInCode("Resources/blobhub-realtime.js"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The server: configuration, authentication, WebSocket transport, fan-out, HTTP routes.
         .target(
             name: "BlobHubRealtimeServer",
             dependencies: [
                 "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeWeb",
                 "BlobHubRealtimeIdentity",
                 "BlobHubRealtimeSession",
                 "BlobHubRealtimeAuth",
@@ -222,6 +241,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The served documents' routes, in process (HummingbirdTesting), against the repository's files.
+        .testTarget(
+            name: "BlobHubRealtimeWebTests",
+            dependencies: [
+                "BlobHubRealtimeWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// SPEC §2/§12: `GET /client/blobhub-realtime.js` serves the bytes of `clients/js/blobhub-realtime.js`
-/// (compiled in by `clients/js/scripts/embed.sh`, so a bare binary serves it).
+/// (compiled in as a package resource of BlobHubRealtimeWeb, so a bare binary serves it).
 @Suite struct ClientScriptRouteTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -14,7 +14,7 @@ import Testing
             #expect(response.header("Content-Type") == "text/javascript")
             #expect(response.header("Access-Control-Allow-Origin") == "*")
             #expect(response.body.count == expected.count)
-            #expect(response.body == expected, "clients/js/blobhub-realtime.js changed: run clients/js/scripts/embed.sh")
+            #expect(response.body == expected, "the served module is not clients/js/blobhub-realtime.js")
         }
     }
 

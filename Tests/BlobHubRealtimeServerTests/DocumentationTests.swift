@@ -20,7 +20,7 @@ import Testing
             #expect(response.status == 200)
             #expect(response.header("Content-Type") == "application/yaml")
             #expect(response.body.count == expected.count)
-            #expect(response.body == expected, "\(name) changed: run scripts/generate-api-documents.sh")
+            #expect(response.body == expected, "the served \(name) is not the repository's")
         }
     }
 

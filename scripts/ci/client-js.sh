@@ -20,9 +20,6 @@ if [ ! -x "$BIN" ]; then
 fi
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
-# The server serves the bytes compiled in from clients/js/blobhub-realtime.js: the copy must be current.
-clients/js/scripts/embed.sh --check
-
 major="$(node -p 'process.versions.node.split(".")[0]')"
 if [ "$major" -lt 20 ]; then
   echo "client-js: Node $(node --version) is too old (20 or newer)" >&2

@@ -20,7 +20,6 @@ PKG="$(mktemp -d)"; trap 'rm -rf "$PKG"' EXIT
 tar -C clients/python --exclude=__pycache__ --exclude='*.egg-info' --exclude=build -cf - pyproject.toml README.md src | tar -C "$PKG" -xf -
 "$VENV/bin/pip" install -q --force-reinstall --no-deps "$PKG"
 
-scripts/generate-api-documents.sh --check
 swift build
 BIN="$(swift build --show-bin-path)"
 

@@ -3,6 +3,7 @@ import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
 import BlobHubRealtimeSession
 import BlobHubRealtimeStore
+import BlobHubRealtimeWeb
 import Foundation
 import Hummingbird
 import HummingbirdCore

@@ -131,7 +131,7 @@ describe("in headless Chromium", { skip: CHROMIUM ? false : "no Chromium (apt-ge
     const served = await http("GET", `${server.base}/client/blobhub-realtime.js`);
     assert.equal(served.status, 200);
     assert.match(served.headers["content-type"], /^text\/javascript/);
-    assert.equal(served.text, SOURCE, "the server serves clients/js/blobhub-realtime.js as it is (run clients/js/scripts/embed.sh and rebuild)");
+    assert.equal(served.text, SOURCE, "the server serves clients/js/blobhub-realtime.js as it is (rebuild the server after editing it)");
     const exported = await browser.evaluate(`import("/client/blobhub-realtime.js").then((m) => Object.keys(m).sort().join(","))`);
     assert.equal(exported, "RealtimeClient,RealtimeError,Subscription,VERSION,subprotocolCredential");
   });

@@ -19,7 +19,7 @@ def step_openapi(args, server, directory):
         status, served, headers = http("GET", f"{server.base}/{name}")
         with open(os.path.join(ROOT, name), "rb") as f:
             if status != 200 or served != f.read() or headers.get("Content-Type") != "application/yaml":
-                fail(f"GET /{name} from a copied binary is not the repository's {name} (run scripts/generate-api-documents.sh)")
+                fail(f"GET /{name} from a copied binary is not the repository's {name}")
     log("a copied binary serves openapi.yaml and asyncapi.yaml byte for byte")
     # Every check, every phase (examples, coverage, fuzzing, stateful), schemathesis' own defaults: the
     # run a new user makes against the served document (issue 16). No config file, nothing switched off.

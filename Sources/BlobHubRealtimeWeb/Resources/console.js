@@ -1,7 +1,3 @@
-extension ConsolePage {
-    /// The page's module script: the session model (pure: events in, executions out), its rendering,
-    /// and the connection through the served JavaScript client.
-    static let script = #"""
 import { RealtimeClient } from "/client/blobhub-realtime.js";
 
 const $ = (id) => document.getElementById(id);
@@ -270,5 +266,3 @@ $("clear").addEventListener("click", clearView);
 const hash = new URLSearchParams(location.hash.slice(1));
 for (const name of fields) if (hash.has(name)) $(name).value = hash.get(name);
 if (hash.has("token") || hash.has("api_key")) connect();
-"""#
-}
