@@ -256,7 +256,12 @@ let package = Package(
         ),
         .testTarget(
             name: "BlobHubRealtimeCLITests",
-            dependencies: ["BlobHubRealtimeCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "BlobHubRealtimeCLI",
+                "BlobHubRealtimeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

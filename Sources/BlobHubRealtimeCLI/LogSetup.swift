@@ -6,7 +6,7 @@ enum LogSetup {
     static func makeLogger(_ configuration: ServerConfiguration) -> Logger {
         let format = configuration.logFormat
         var logger = Logger(label: "blobhub-realtime") { ProcessLogHandler(label: $0, format: format) }
-        logger.logLevel = Logger.Level(rawValue: configuration.logLevel.rawValue) ?? .info
+        logger.logLevel = configuration.logLevel
         return logger
     }
 }

@@ -1,5 +1,6 @@
 @testable import BlobHubRealtimeCLI
 import BlobHubRealtimeServer
+import Logging
 import Testing
 
 /// SPEC §10: every flag, its environment variable, defaults, duration syntax, and bad values.

@@ -1,5 +1,6 @@
 import BlobHubRealtimeStore
 import Foundation
+import Logging
 
 /// Everything a node needs to run, resolved from flags, environment variables and defaults (SPEC §10).
 ///
@@ -64,7 +65,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var tlsCertPath: String? = nil
     public var tlsKeyPath: String? = nil
 
-    public var logLevel: LogLevelSetting = .info
+    public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text
 
     /// Time a new TCP connection has to send its first complete request (HTTP or upgrade). Not a flag.
@@ -96,9 +97,6 @@ public struct ServerConfiguration: Sendable, Equatable {
     public init() {}
 
     public enum LogFormat: String, Sendable, CaseIterable { case text, json }
-    public enum LogLevelSetting: String, Sendable, CaseIterable {
-        case trace, debug, info, notice, warning, error, critical
-    }
 }
 
 extension ServerConfiguration {
