@@ -85,8 +85,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The connection state machine (SPEC §5–§6): initialization, re-authentication, the subscription
-        // set and its access checks. Pure logic, no I/O; fuzzed by blobhub-realtime-fuzz.
+        // The connection state machine (SPEC §5–§6): `ConnectionStateMachine` (lifecycle, waiting requests, rate
+        // limit, replays and held events) over `ConnectionSession` (initialization, re-authentication, the
+        // subscription set and its access checks). Pure logic, no I/O; fuzzed by blobhub-realtime-fuzz.
         .target(
             name: "BlobHubRealtimeSession",
             dependencies: [
@@ -215,6 +216,12 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The connection state machine without I/O: messages in, actions out.
+        .testTarget(
+            name: "BlobHubRealtimeSessionTests",
+            dependencies: ["BlobHubRealtimeSession", "BlobHubRealtimeProtocol", "BlobHubRealtimeIdentity", "BlobHubRealtimeRegistry"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,8 +4,9 @@ import BlobHubRealtimeRegistry
 import BlobHubRealtimeSession
 import Foundation
 
-/// Drives one `ConnectionSession` (the connection state machine, SPEC §5–§6) through a sequence of
-/// WebSocket messages, the way the transport does, and traps when an invariant breaks.
+/// Drives one `ConnectionSession` (the protocol state, SPEC §5–§6) through a sequence of WebSocket messages
+/// request by request, and the transport's `ConnectionStateMachine` through the same messages, and traps when
+/// an invariant breaks or the two disagree.
 ///
 /// Input: lines separated by `\n`. The first line picks the principal by its first byte (mod 4):
 /// `0` user-1 (a member of org-1), `1` user-2 (no organization; a member of blob-3), `2` an API key
@@ -72,16 +73,107 @@ enum SessionHarness {
         guard let header = lines.popFirst() else { return }
         let principal = principals[Int(header.first ?? 0) % principals.count]
         var session = ConnectionSession(connectionID: "conn-1", principal: principal, settings: settings)
+        var machine = MachineDriver(principal: principal)
         var registry = registries[0]
         for line in lines {
             if line.first == UInt8(ascii: "!") {
                 registry = registries[Int(line.dropFirst().first ?? 0) % registries.count]
                 revalidate(&session, registry: registry)
+                machine.revalidate(registry)
             } else {
                 message(Array(line), &session, registry: registry)
+                machine.receive(Array(line), registry: registry)
             }
             checkState(session, principal: principal, registry: registry)
+            // The transport's state machine over the same input ends where the session stepped by hand does.
+            require(machine.machine.session.isInitialized == session.isInitialized, "the state machine disagrees on initialization")
+            require(machine.machine.session.principal == session.principal, "the state machine disagrees on the principal")
+            require(sameSubscriptions(machine.machine.session, session), "the state machine disagrees on the subscriptions")
         }
+    }
+
+    /// Drives a ``ConnectionStateMachine`` as `WebSocketConnectionHandler` does, completing its async work at once
+    /// (the simulated verifier; replays that find nothing, with a live event held meanwhile), and checks what it
+    /// asks of the transport: every message is valid JSON, each request with an id is answered once and in order,
+    /// a replay's result comes before its events, and the fan-out index follows the subscriptions.
+    struct MachineDriver {
+        var machine: ConnectionStateMachine<Int64>
+        /// The fan-out index as the actions built it.
+        var indexed: Set<SubscriptionKey> = []
+        var offset: Int64 = 0
+
+        init(principal: Principal) {
+            machine = ConnectionStateMachine(session: ConnectionSession(connectionID: "conn-1", principal: principal, settings: settings),
+                                             rate: 1_000_000, burst: 1_000_000, holdLimit: 8, now: 0)
+        }
+
+        mutating func receive(_ bytes: [UInt8], registry: RegistrySnapshot) {
+            let expected = SessionHarness.answeredIDs(bytes)
+            var answered: [String] = []
+            var pending = machine.received(bytes, registry: registry, now: 0)
+            while !pending.isEmpty {
+                var next: [ConnectionStateMachine<Int64>.Action] = []
+                for action in pending {
+                    switch action {
+                    case .send(let payload):
+                        guard let parsed = try? JSONParser.parse(payload, maxDepth: RPCDecoder.maxDepth + 8) else {
+                            fail("the state machine sent something that is not JSON: \(String(decoding: payload, as: UTF8.self))")
+                        }
+                        for answer in parsed.arrayValue ?? [parsed] { answered.append(SessionHarness.idText(answer.objectValue?["id"])) }
+                    case .sendFrame, .sendReplayed:
+                        break
+                    case .verifyToken(let token):
+                        next += machine.authenticationFinished(verify(token), registry: registry, now: 0)
+                    case .loadReplay(let key, let since, _):
+                        require(since >= 0, "a negative since reached the transport")
+                        // A live event of the key arrives while the log is read: it is held, then sent.
+                        offset += 1
+                        require(machine.admission(of: key, type: "t", offset: offset, filtered: false) == .hold, "no hold during a replay")
+                        require(machine.hold(offset, offset: offset, key: key), "one held event overflowed")
+                        let after = machine.replayFinished(.success(Replay(result: .object(JSONObject()), events: [])), registry: registry, now: 0)
+                        require(after.contains { if case .sendFrame(offset) = $0 { true } else { false } }, "the held event was not sent")
+                        next += after
+                    case .subscribe(let key, _, _):
+                        require(machine.session.subscriptions[key] != nil, "the fan-out was told of a key that is not subscribed")
+                        indexed.insert(key)
+                    case .unsubscribe(let key):
+                        indexed.remove(key)
+                    case .credentialChanged:
+                        require(machine.session.principal.expiresAt != nil, "a credential change without an expiry")
+                    case .close:
+                        fail("the state machine closed a connection that is within its rate")
+                    }
+                }
+                pending = next
+            }
+            require(answered == expected, "answers \(answered) for requests \(expected)")
+            require(indexed == Set(machine.session.subscriptions.keys), "the fan-out index and the subscriptions differ")
+        }
+
+        mutating func revalidate(_ registry: RegistrySnapshot) {
+            for action in machine.revalidate(registry) {
+                if case .unsubscribe(let key) = action { indexed.remove(key) }
+            }
+            require(indexed == Set(machine.session.subscriptions.keys), "revalidation left the fan-out index behind")
+        }
+    }
+
+    /// The ids a message's answer must carry, in order: every request with an id and every invalid entry.
+    static func answeredIDs(_ bytes: [UInt8]) -> [String] {
+        let entries: [RPCEntry] = switch RPCDecoder.decode(bytes) {
+        case .single(let entry): [entry]
+        case .batch(let batch): batch
+        }
+        return entries.compactMap { entry in
+            switch entry {
+            case .request(let request): request.id.map { idText($0.json) }
+            case .invalid(let id, _): idText(id?.json ?? .null)
+            }
+        }
+    }
+
+    static func idText(_ value: JSONValue?) -> String {
+        value.map { String(decoding: JSONWriter.serialize($0), as: UTF8.self) } ?? "none"
     }
 
     // MARK: One message, as WebSocketConnectionHandler processes it

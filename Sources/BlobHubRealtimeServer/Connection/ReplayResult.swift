@@ -1,4 +1,5 @@
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeSession
 import BlobHubRealtimeStore
 
 /// What a `subscription/add` with `since` found in the log (SPEC §7.4).
@@ -11,6 +12,11 @@ struct ReplayResult: Sendable {
     /// `{"offset": head, "recovered": …, "epoch": …}`
     var json: JSONValue {
         .object(JSONObject([("offset", .number(String(head))), ("recovered", .bool(recovered)), ("epoch", .string(epoch))]))
+    }
+
+    /// As the connection state machine takes it.
+    var replay: Replay {
+        Replay(result: json, events: events.map { Replay.Event(offset: $0.offset, type: $0.type, json: $0.json) })
     }
 
     static func load(store: any RealtimeStore, key: SubscriptionKey, since: Int64, epoch: String?, maxReplay: Int) async throws -> ReplayResult {

@@ -60,7 +60,15 @@ final class FanoutShard {
             for key in event.keys {
                 // A copy: a recipient that closes during the round may leave the index.
                 guard let entries = subscribers[key]?.entries else { continue }
-                for entry in entries where entry.handler.deliver(event, key: key, entry: entry, frames: &frames, waiting: &waiting) {
+                for entry in entries {
+                    switch entry.handler.deliver(event, key: key, entry: entry, frames: &frames) {
+                    case .refused:
+                        continue
+                    case .taken:
+                        break
+                    case .takenNeedsWrite:
+                        waiting.append(entry.handler)
+                    }
                     recipients += 1
                 }
             }

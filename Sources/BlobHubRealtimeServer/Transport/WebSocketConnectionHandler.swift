@@ -21,75 +21,59 @@ struct ConnectionServices: Sendable {
     let metrics: ServerMetrics
 }
 
-/// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop.
+/// One WebSocket connection after the upgrade: a single NIO handler on the connection's event loop, the thin
+/// transport of a ``ConnectionStateMachine``.
 ///
-/// Inbound: frames → `MessageAssembler` → JSON-RPC decode → `ConnectionSession`, one message at a time
-/// (a message that needs async work pauses the ones behind it, so responses keep request order).
-/// Outbound: responses are written as they come and flushed once per event-loop tick; events collect
-/// in a `DeliveryBatch` until the shard's round writes it (anything else sent goes after it). When the
-/// socket stops being writable frames wait in a bounded queue, and overflowing it closes with 4013.
+/// The machine decides (requests, rate limit, authentication, replays, which live events to send, closing); this
+/// handler carries out its actions and owns what is I/O: the frames in (`MessageAssembler`), the writes
+/// out, the timers, and two output buffers. Responses are written as they come and flushed once per event-loop
+/// tick; events collect in a `DeliveryBatch` until the shard's round writes it (anything else sent goes after
+/// it). When the socket stops being writable frames wait in a bounded queue, and overflowing it closes with 4013.
 final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
+    typealias Machine = ConnectionStateMachine<ByteBuffer>
 
     // The fields `deliver` reads come first: stored properties are laid out in declaration order, so
     // the fan-out touches one or two cache lines of each recipient instead of several.
-    private var state = State.open
+    private var machine: Machine
     /// Event frames waiting for the shard's next write to this connection (see `deliver`).
     private var batch = DeliveryBatch()
     /// Frames waiting for the socket to become writable again.
     private var outbox = CircularBuffer<ByteBuffer>()
     private var context: ChannelHandlerContext?
-    /// Set while a `since` replay runs: live deliveries wait here so the connection sees offsets in order.
-    private var replayBuffer: [(offset: Int64, key: SubscriptionKey, frame: ByteBuffer)]?
-    /// The highest offset a `since` replay sent per subscription: a live delivery at or below it is a duplicate.
-    /// (A replay reads the table, which can be ahead of the live fan-out: with PostgreSQL the tailer dispatches
-    /// events some time after they commit.)
-    private var replayedThrough: [SubscriptionKey: Int64] = [:]
     private let sendQueueLimit: Int
 
     private let services: ConnectionServices
-    private var session: ConnectionSession
     private var assembler: MessageAssembler
     private var logger: Logger
 
-    /// Text messages received while an earlier one is still being processed.
-    private var inbox = CircularBuffer<ByteBuffer>()
-    /// The message being processed when it had to wait for async work.
-    private var suspended: SuspendedMessage?
     private var flushScheduled = false
-    private var rateLimiter: RateLimiter
     private var shard: FanoutShard?
 
     private var initTimeout: Scheduled<Void>?
     private var pingTimer: Scheduled<Void>?
     private var expiryTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
-    private var lastInbound = NIODeadline.now()
     /// How the connection is counted if it ends while open (no close frame from us): see `tearDown`.
     private var drop = ConnectionDrop.connectionLost
-
-    private enum State { case open, closing, closed }
-
-    /// A JSON-RPC message whose entries are being answered one by one.
-    private struct SuspendedMessage {
-        var entries: [RPCEntry]
-        var index: Int
-        var responses: [[UInt8]]
-        var isBatch: Bool
-    }
 
     init(services: ConnectionServices, principal: Principal, connectionID: String, clientAddress: String?) {
         self.services = services
         self.sendQueueLimit = services.configuration.sendQueueLimit
-        self.session = ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings)
-        self.assembler = MessageAssembler(maxMessageBytes: services.configuration.maxMessageBytes)
-        self.rateLimiter = RateLimiter(rate: services.configuration.rateLimit, burst: services.configuration.rateLimitBurst, now: NIODeadline.now().uptimeNanoseconds)
+        let configuration = services.configuration
+        machine = Machine(
+            session: ConnectionSession(connectionID: connectionID, principal: principal, settings: services.settings),
+            rate: configuration.rateLimit, burst: configuration.rateLimitBurst, holdLimit: configuration.sendQueueLimit,
+            now: NIODeadline.now().uptimeNanoseconds)
+        self.assembler = MessageAssembler(maxMessageBytes: configuration.maxMessageBytes)
         var logger = services.logger
         logger[metadataKey: "connection_id"] = .string(connectionID)
         if let clientAddress { logger[metadataKey: "client_address"] = .string(clientAddress) }
         self.logger = logger
     }
+
+    private var isOpen: Bool { machine.state == .open }
 
     // MARK: Lifecycle
 
@@ -98,7 +82,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         var apiKeyID: String?
-        if case .apiKey(let key) = session.principal { apiKeyID = key.keyID }
+        if case .apiKey(let key) = machine.session.principal { apiKeyID = key.keyID }
         services.connections.register(
             ObjectIdentifier(self),
             .init(
@@ -111,7 +95,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         shard = services.hub.shard(on: loop)
         let isolated = loop.assumeIsolated()
         initTimeout = isolated.scheduleTask(in: .init(services.configuration.initTimeout)) { [self] in
-            if !session.isInitialized { close(.initializationTimeout) }
+            if !machine.isInitialized { close(.initializationTimeout) }
         }
         schedulePing()
         scheduleExpiry()
@@ -129,17 +113,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func tearDown() {
-        guard state != .closed else { return }
+        guard let (wasOpen, subscriptions) = machine.closed() else { return }
         // Ended without a close frame of ours (closes with one were counted when it was sent).
-        if state == .open { services.metrics.dropped(drop) }
-        state = .closed
+        if wasOpen { services.metrics.dropped(drop) }
         for timer in [initTimeout, pingTimer, expiryTimer, closeTimer] { timer?.cancel() }
-        inbox.removeAll()
         outbox.removeAll()
         _ = batch.take()
-        suspended = nil
-        replayBuffer = nil
-        for key in session.subscriptions.keys { shard?.remove(key, self) }
+        for key in subscriptions { shard?.remove(key, self) }
         services.connections.unregister(ObjectIdentifier(self))
         logger.debug("connection closed")
     }
@@ -154,7 +134,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         // it kept its socket and subscriptions until the ping timeout (found by StressTests).
         // While closing, the pending close frame and its timer finish the job.
         if case .inputClosed? = event as? ChannelEvent {
-            if state == .open { context.close(promise: nil) }
+            if isOpen { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -176,112 +156,64 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastInbound = .now()
+        let now = NIODeadline.now().uptimeNanoseconds
+        machine.inboundArrived(at: now)
         switch assembler.receive(frame) {
         case .pending, .pong:
             return
         case .ping(let payload):
-            guard state == .open else { return }
+            guard isOpen else { return }
             send(ServerFrame.make(.pong, payload: payload.readableBytesView, allocator: context.channel.allocator))
         case .close:
-            switch state {
-            case .open:
+            switch machine.clientClosed() {
+            case .answer:
                 // Answer the client's close (after the events already handed to it), then hang up once the answer is out.
-                _ = writePendingBatch()
-                state = .closing
+                _ = writePendingBatch(force: true)
                 services.metrics.closed(.normal)
                 writeAndClose(ServerFrame.close(code: CloseCode.normal.rawValue, reason: CloseCode.normal.reason))
-            case .closing:
-                // The client acknowledged our close.
+            case .hangUp:
                 context.close(promise: nil)
-            case .closed:
+            case .ignore:
                 return
             }
         case .violation(let code):
             close(code)
         case .text(let message):
-            guard state == .open else { return }
-            inbox.append(message)
-            processInbox()
+            guard isOpen else { return }
+            perform(machine.received(Array(message.readableBytesView), registry: services.registry.snapshot, now: now))
         }
     }
 
-    private func processInbox() {
-        while state == .open, suspended == nil, let message = inbox.popFirst() {
-            let inbound = message.withUnsafeReadableBytes { RPCDecoder.decode($0) }
-            switch inbound {
-            case .single(let entry):
-                run(SuspendedMessage(entries: [entry], index: 0, responses: [], isBatch: false))
-            case .batch(let entries):
-                run(SuspendedMessage(entries: entries, index: 0, responses: [], isBatch: true))
+    /// Carries out the machine's actions, in order.
+    private func perform(_ actions: [Machine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let payload):
+                guard let allocator = context?.channel.allocator else { return }
+                send(ServerFrame.text(payload, allocator: allocator))
+            case .sendFrame(let frame):
+                send(frame)
+            case .sendReplayed(let prefix, let offset, let json):
+                guard let allocator = context?.channel.allocator else { return }
+                services.metrics.replayed(1)
+                send(DeliveryFrame.make(prefix: prefix, offset: offset, json: json, allocator: allocator))
+            case .verifyToken(let token):
+                verify(token)
+            case .loadReplay(let key, let since, let epoch):
+                replay(key, since: since, epoch: epoch)
+            case .subscribe(let key, let prefix, let filtered):
+                shard?.add(key, self, prefix: prefix, filtered: filtered)
+            case .unsubscribe(let key):
+                shard?.remove(key, self)
+            case .credentialChanged:
+                scheduleExpiry()
+            case .close(let code):
+                sendClose(code)
             }
         }
     }
 
-    /// Answers the entries of one message in order; stops (leaving `suspended` set) at async work.
-    private func run(_ message: SuspendedMessage) {
-        var message = message
-        while message.index < message.entries.count {
-            let entry = message.entries[message.index]
-            message.index += 1
-            switch rateLimiter.check(now: NIODeadline.now().uptimeNanoseconds) {
-            case .allow:
-                break
-            case .reject:
-                if let id = entry.answerID { message.responses.append(RPCEncoder.error(id: id, error: .tooManyRequests)) }
-                continue
-            case .flood:
-                close(.requestFlood)
-                return
-            }
-            switch entry {
-            case .invalid(let id, let error):
-                message.responses.append(RPCEncoder.error(id: id, error: error))
-            case .request(let request):
-                switch session.handle(request, registry: services.registry.snapshot) {
-                case .done(let result):
-                    if let response = Self.response(to: request, result) { message.responses.append(response) }
-                case .verifyToken(let token):
-                    suspended = message
-                    verify(token, for: request)
-                    return
-                case .subscribed(let key, _, let since, let epoch):
-                    // Also when merged: the type filter may have changed.
-                    if let subscription = session.subscriptions[key] {
-                        shard?.add(key, self, prefix: subscription.prefix, filtered: !subscription.acceptsEveryType)
-                    }
-                    if let since {
-                        suspended = message
-                        replay(key, since: since, epoch: epoch, for: request)
-                        return
-                    }
-                    if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
-                case .unsubscribed(let key):
-                    shard?.remove(key, self)
-                    replayedThrough[key] = nil
-                    if let response = Self.response(to: request, .success(.object(JSONObject()))) { message.responses.append(response) }
-                }
-            }
-        }
-        suspended = nil
-        finish(message)
-    }
-
-    private func finish(_ message: SuspendedMessage) {
-        guard !message.responses.isEmpty, let allocator = context?.channel.allocator else { return }
-        let payload = message.isBatch ? RPCEncoder.batch(message.responses) : message.responses[0]
-        send(ServerFrame.text(payload, allocator: allocator))
-    }
-
-    private static func response(to request: RPCRequest, _ result: Result<JSONValue, RPCError>) -> [UInt8]? {
-        guard let id = request.id else { return nil }  // notifications are never answered
-        switch result {
-        case .success(let value): return RPCEncoder.result(id: id, result: value)
-        case .failure(let error): return RPCEncoder.error(id: id, error: error)
-        }
-    }
-
-    private func verify(_ token: String, for request: RPCRequest) {
+    private func verify(_ token: String) {
         guard let loop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let verifier = services.verifier
@@ -292,52 +224,76 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             } catch {
                 outcome = .failure((error as? AuthenticationFailure) ?? .invalidCredentials)
             }
-            loop.execute { bound.value.resume(request, with: outcome) }
+            loop.execute { bound.value.authenticationFinished(outcome) }
         }
     }
 
-    private func resume(_ request: RPCRequest, with outcome: Result<UserPrincipal, AuthenticationFailure>) {
-        guard state == .open else { return }
-        let result = session.finishAuthentication(outcome)
-        if case .success = result { scheduleExpiry() }
-        resume(request, result)
+    private func authenticationFinished(_ outcome: Result<UserPrincipal, AuthenticationFailure>) {
+        perform(machine.authenticationFinished(outcome, registry: services.registry.snapshot, now: NIODeadline.now().uptimeNanoseconds))
     }
 
-    /// Answers a suspended request and carries on with the rest of its message and the inbox.
-    private func resume(_ request: RPCRequest, _ result: Result<JSONValue, RPCError>) {
-        guard state == .open, var message = suspended else { return }
-        if let response = Self.response(to: request, result) { message.responses.append(response) }
-        suspended = nil
-        run(message)
-        processInbox()
+    /// SPEC §7.4: reads retained events after `since`; meanwhile the machine holds live events for the connection.
+    private func replay(_ key: SubscriptionKey, since: Int64, epoch: String?) {
+        guard let loop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let store = services.store
+        let maxReplay = services.configuration.maxReplayEvents
+        Task {
+            let outcome: Result<Replay, any Error>
+            do {
+                outcome = .success(try await ReplayResult.load(store: store, key: key, since: since, epoch: epoch, maxReplay: maxReplay).replay)
+            } catch {
+                outcome = .failure(error)
+            }
+            loop.execute { bound.value.replayFinished(outcome) }
+        }
     }
 
-    // MARK: Subscriptions and delivery
+    private func replayFinished(_ outcome: Result<Replay, any Error>) {
+        if case .failure(let error) = outcome, isOpen { logger.error("replay failed", metadata: ["error": "\(error)"]) }
+        perform(machine.replayFinished(outcome, registry: services.registry.snapshot, now: NIODeadline.now().uptimeNanoseconds))
+    }
+
+    /// The registry changed (SPEC §6.6).
+    func revalidate(_ registry: RegistrySnapshot) {
+        perform(machine.revalidate(registry))
+    }
+
+    // MARK: Delivery
+
+    /// What ``deliver(_:key:entry:frames:)`` did with a live event.
+    enum Delivery {
+        /// Not for this connection.
+        case refused
+        /// Taken: joined the pending batch, queued, or held behind a running replay.
+        case taken
+        /// Taken as the first frame of a new batch: the shard must schedule this connection's write
+        /// (``writeBatch()``); until then further events join the same batch.
+        case takenNeedsWrite
+    }
 
     /// Live delivery of one event for one of this connection's subscription keys (called by the shard).
-    /// True when the event was handed to this connection (batched, queued, or held behind a running replay).
-    /// The first frame of a batch puts the connection in the shard's `waiting` queue, which later calls
-    /// `writeBatch`; until then further events join the same batch.
-    func deliver(_ event: DispatchEvent, key: SubscriptionKey, entry: Recipient, frames: inout FrameCache, waiting: inout CircularBuffer<WebSocketConnectionHandler>) -> Bool {
-        guard state == .open else { return false }
-        if entry.filtered {
-            guard let subscription = session.subscriptions[key], subscription.accepts(event.type) else { return false }
-        }
-        if !replayedThrough.isEmpty, let replayed = replayedThrough[key], event.offset <= replayed { return false }
-        let frame = frames.frame(prefix: entry.prefix, event: event)
-        if replayBuffer != nil {
-            replayBuffer!.append((event.offset, key, frame))
-            if replayBuffer!.count > sendQueueLimit { close(.slowConsumer) }
-        } else if !batch.isEmpty {
-            batch.append(frame, allocator: frames.allocator)
-            if batch.frames + outbox.count > sendQueueLimit { close(.slowConsumer) }
-        } else if outbox.isEmpty, let context, context.channel.isWritable {
-            batch.append(frame, allocator: frames.allocator)
-            waiting.append(self)
-        } else {
+    func deliver(_ event: DispatchEvent, key: SubscriptionKey, entry: Recipient, frames: inout FrameCache) -> Delivery {
+        switch machine.admission(of: key, type: event.type, offset: event.offset, filtered: entry.filtered) {
+        case .refuse:
+            return .refused
+        case .hold:
+            if !machine.hold(frames.frame(prefix: entry.prefix, event: event), offset: event.offset, key: key) { close(.slowConsumer) }
+            return .taken
+        case .deliver:
+            let frame = frames.frame(prefix: entry.prefix, event: event)
+            if !batch.isEmpty {
+                batch.append(frame, allocator: frames.allocator)
+                if batch.frames + outbox.count > sendQueueLimit { close(.slowConsumer) }
+                return .taken
+            }
+            if outbox.isEmpty, let context, context.channel.isWritable {
+                batch.append(frame, allocator: frames.allocator)
+                return .takenNeedsWrite
+            }
             _ = write(frame)
+            return .taken
         }
-        return true
     }
 
     /// Writes and flushes the pending batch (the shard's turn for this connection).
@@ -347,75 +303,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// Writes the pending batch without flushing; true when something was written. Anything else this
     /// connection sends goes after it, so events and responses keep the order they were produced in.
-    private func writePendingBatch() -> Bool {
-        guard let buffer = batch.take(), state == .open, let context else { return false }
+    /// `force`: also while closing (the batch precedes our close frame).
+    private func writePendingBatch(force: Bool = false) -> Bool {
+        guard let buffer = batch.take(), isOpen || force, let context else { return false }
         context.write(wrapOutboundOut(buffer), promise: nil)
         return true
-    }
-
-    /// SPEC §7.4: reads retained events after `since` while live events for the connection are held
-    /// back, then sends the add result, the replay and the held events merged in offset order.
-    private func replay(_ key: SubscriptionKey, since: Int64, epoch: String?, for request: RPCRequest) {
-        guard let loop = context?.eventLoop else { return }
-        replayBuffer = []
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let store = services.store
-        let maxReplay = services.configuration.maxReplayEvents
-        Task {
-            let outcome: Result<ReplayResult, any Error>
-            do {
-                outcome = .success(try await ReplayResult.load(store: store, key: key, since: since, epoch: epoch, maxReplay: maxReplay))
-            } catch {
-                outcome = .failure(error)
-            }
-            loop.execute { bound.value.finishReplay(key, outcome, for: request) }
-        }
-    }
-
-    private func finishReplay(_ key: SubscriptionKey, _ outcome: Result<ReplayResult, any Error>, for request: RPCRequest) {
-        guard state == .open, let held = replayBuffer, let allocator = context?.channel.allocator else { return }
-        replayBuffer = nil
-        switch outcome {
-        case .failure(let error):
-            logger.error("replay failed", metadata: ["error": "\(error)"])
-            resume(request, .failure(.unexpectedFailure))
-            for item in held { send(item.frame) }
-        case .success(let result):
-            var merged = held
-            if let subscription = session.subscriptions[key] {
-                let seen = Set(held.lazy.filter { $0.key == key }.map(\.offset))
-                for event in result.events where subscription.accepts(event.type) && !seen.contains(event.offset) {
-                    let frame = DeliveryFrame.make(prefix: subscription.prefix, offset: event.offset, json: event.json, allocator: allocator)
-                    merged.append((event.offset, key, frame))
-                }
-                let replayed = merged.count - held.count
-                if replayed > 0 { services.metrics.replayed(replayed) }
-            }
-            merged.sort { $0.offset < $1.offset }
-            if let last = result.events.last?.offset {
-                replayedThrough[key] = max(replayedThrough[key] ?? 0, last)
-            }
-            guard var message = suspended else { return }
-            suspended = nil
-            if let id = request.id {
-                let response = RPCEncoder.result(id: id, result: result.json)
-                // A lone request's result precedes its replayed events; in a batch it joins the batch reply.
-                if message.isBatch { message.responses.append(response) } else { send(ServerFrame.text(response, allocator: allocator)) }
-            }
-            for item in merged { send(item.frame) }
-            run(message)
-            processInbox()
-        }
-    }
-
-    /// Ends subscriptions the principal lost access to, telling the client (SPEC §6.6).
-    func revalidate(_ registry: RegistrySnapshot) {
-        guard state == .open, let allocator = context?.channel.allocator else { return }
-        for subscription in session.revalidate(registry: registry) {
-            shard?.remove(subscription.key, self)
-            let params = JSONValue.object(JSONObject(subscription.identityFields + [("reason", .string("access revoked"))]))
-            send(ServerFrame.text(RPCEncoder.notification(method: RPCNotificationMethod.subscriptionRevoked.rawValue, params: params), allocator: allocator))
-        }
     }
 
     // MARK: Outbound
@@ -428,7 +320,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Writes the frame, or queues it while the socket is not writable. Returns true when it was
     /// written and still needs a flush.
     private func write(_ frame: ByteBuffer) -> Bool {
-        guard state == .open, let context else { return false }
+        guard isOpen, let context else { return false }
         _ = writePendingBatch()
         if outbox.isEmpty && context.channel.isWritable {
             context.write(wrapOutboundOut(frame), promise: nil)
@@ -458,17 +350,20 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     // MARK: Closing
 
-    /// Starts the closing handshake with `code`: our close frame goes out (behind anything already
-    /// written), input is then ignored until the client answers or a short grace period ends.
+    /// Closes with `code` unless the connection is closing already (see ``sendClose(_:)``).
     func close(_ code: CloseCode) {
-        guard state == .open, let context else { return }
-        _ = writePendingBatch()  // events already handed to the connection precede the close frame
-        state = .closing
+        guard machine.close(code) else { return }
+        sendClose(code)
+    }
+
+    /// The closing handshake the machine started: our close frame goes out (behind the events already
+    /// handed to the connection), input is then ignored until the client answers or a short grace period ends.
+    private func sendClose(_ code: CloseCode) {
+        guard let context else { return }
+        _ = writePendingBatch(force: true)
         services.metrics.closed(code)
         logger.debug("closing", metadata: ["code": "\(code.rawValue)"])
-        inbox.removeAll()
         outbox.removeAll()
-        suspended = nil
         for timer in [initTimeout, pingTimer, expiryTimer] { timer?.cancel() }
         context.writeAndFlush(wrapOutboundOut(ServerFrame.close(code: code.rawValue, reason: code.reason, allocator: context.channel.allocator)), promise: nil)
         closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in
@@ -490,12 +385,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         let interval = TimeAmount(services.configuration.pingInterval)
         pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
-            guard state == .open, let context = self.context else { return }
-            let sentAt = NIODeadline.now()
+            guard isOpen, let context = self.context else { return }
+            let sentAt = NIODeadline.now().uptimeNanoseconds
             send(ServerFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: context.channel.allocator))
             pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .init(services.configuration.pingTimeout)) { [self] in
-                guard state == .open else { return }
-                if lastInbound < sentAt {
+                guard isOpen else { return }
+                if machine.isSilent(since: sentAt) {
                     logger.debug("ping timeout")
                     drop = .pingTimeout
                     self.context?.close(promise: nil)
@@ -510,24 +405,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func scheduleExpiry() {
         expiryTimer?.cancel()
         expiryTimer = nil
-        guard let context, let expiry = session.credentialExpiry else { return }
-        // The JWT leeway applies to tokens only; an API key expires when it says.
-        var leeway = 0.0
-        if case .user = session.principal { leeway = services.configuration.jwtLeeway.seconds }
-        let deadline = expiry.addingTimeInterval(leeway)
+        guard let context, let deadline = machine.credentialDeadline(leeway: services.configuration.jwtLeeway.seconds) else { return }
         let delay = max(0, deadline.timeIntervalSinceNow)
         expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             close(.authenticationExpired)
-        }
-    }
-}
-
-extension RPCEntry {
-    /// The id a rejection is answered with; nil for notifications (never answered).
-    var answerID: RPCRequestID?? {
-        switch self {
-        case .request(let request): return request.id.map { .some($0) }
-        case .invalid(let id, _): return .some(id)
         }
     }
 }

@@ -1,17 +1,17 @@
 /// Per-connection request limits (SPEC §10): a token bucket answers 429 beyond `rate`/s with bursts
 /// up to `burst`; a connection sending more than ten times `rate` within one second is a flood (4029).
-struct RateLimiter {
-    enum Verdict: Equatable { case allow, reject, flood }
+public struct RateLimiter: Sendable {
+    public enum Verdict: Equatable, Sendable { case allow, reject, flood }
 
-    let rate: Double
-    let burst: Double
+    public let rate: Double
+    public let burst: Double
     private var tokens: Double
     private var lastRefill: UInt64
     private var windowStart: UInt64
     private var windowCount = 0
 
     /// - Parameter now: monotonic nanoseconds.
-    init(rate: Int, burst: Int, now: UInt64) {
+    public init(rate: Int, burst: Int, now: UInt64) {
         self.rate = Double(rate)
         self.burst = Double(max(burst, 1))
         tokens = self.burst
@@ -19,7 +19,7 @@ struct RateLimiter {
         windowStart = now
     }
 
-    mutating func check(now: UInt64) -> Verdict {
+    public mutating func check(now: UInt64) -> Verdict {
         if now - windowStart >= 1_000_000_000 {
             windowStart = now
             windowCount = 0
