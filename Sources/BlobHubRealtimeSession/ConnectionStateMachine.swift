@@ -83,8 +83,16 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
         var frame: Frame
     }
 
+    // What ``admission(of:type:offset:filtered:)`` reads for every live event comes first: stored properties are
+    // laid out in declaration order, so the fan-out touches one cache line of each recipient's machine.
     @usableFromInline private(set) var _state = State.open
-    public var state: State { _state }
+    @inlinable public var state: State { _state }
+    /// Set while a `since` replay runs: live events for the connection wait here, so it sees offsets in order.
+    @usableFromInline private(set) var held: [Held]?
+    /// The highest offset a `since` replay sent per subscription: a live event at or below it is a duplicate.
+    /// (A replay reads the log, which can be ahead of the live fan-out: with PostgreSQL the tailer hands events
+    /// over some time after they commit.)
+    @usableFromInline private(set) var replayedThrough: [SubscriptionKey: Int64] = [:]
     @usableFromInline private(set) var _session: ConnectionSession
     /// The protocol state: principal, initialization, subscriptions.
     public var session: ConnectionSession { _session }
@@ -93,12 +101,6 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
     private var inbox: [[UInt8]] = []
     private var inboxHead = 0
     private var suspended: (message: Message, waiting: Waiting)?
-    /// Set while a `since` replay runs: live events for the connection wait here, so it sees offsets in order.
-    @usableFromInline private(set) var held: [Held]?
-    /// The highest offset a `since` replay sent per subscription: a live event at or below it is a duplicate.
-    /// (A replay reads the log, which can be ahead of the live fan-out: with PostgreSQL the tailer hands events
-    /// over some time after they commit.)
-    @usableFromInline private(set) var replayedThrough: [SubscriptionKey: Int64] = [:]
     /// Most events held during a replay before the connection counts as a slow consumer.
     private let holdLimit: Int
     private var lastInbound: UInt64
@@ -263,8 +265,12 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
 
     /// What the live event at `offset` of type `type`, for this connection's subscription `key`, means for it.
     /// `filtered`: the subscription has a type filter (the fan-out knows; an unfiltered one needs no lookup).
+    ///
+    /// `mutating` although it changes nothing: the fan-out calls it once per recipient per event on a machine
+    /// stored in the transport's handler (a class), and a non-mutating call copied the whole machine there each
+    /// time (a retain of each of its fields; measured: ~5 % fewer deliveries). A mutating call works in place.
     @inlinable
-    public func admission(of key: SubscriptionKey, type: String, offset: Int64, filtered: Bool) -> Admission {
+    public mutating func admission(of key: SubscriptionKey, type: String, offset: Int64, filtered: Bool) -> Admission {
         guard _state == .open else { return .refuse }
         if filtered {
             guard let subscription = _session.subscriptions[key], subscription.accepts(type) else { return .refuse }

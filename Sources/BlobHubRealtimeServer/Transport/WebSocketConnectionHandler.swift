@@ -34,15 +34,15 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     typealias Machine = ConnectionStateMachine<ByteBuffer>
 
-    // The fields `deliver` reads come first: stored properties are laid out in declaration order, so
-    // the fan-out touches one or two cache lines of each recipient instead of several.
-    private var machine: Machine
+    // The fields `deliver` reads come first (the machine's own hot fields lead it): stored properties are laid
+    // out in declaration order, so the fan-out touches one or two cache lines of each recipient instead of several.
     /// Event frames waiting for the shard's next write to this connection (see `deliver`).
     private var batch = DeliveryBatch()
     /// Frames waiting for the socket to become writable again.
     private var outbox = CircularBuffer<ByteBuffer>()
     private var context: ChannelHandlerContext?
     private let sendQueueLimit: Int
+    private var machine: Machine
 
     private let services: ConnectionServices
     private var assembler: MessageAssembler
