@@ -283,6 +283,8 @@ let package = Package(
                 "BlobHubRealtimeStore",
                 "BlobHubRealtimeProtocol",
                 "BlobHubRealtimePostgresTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),

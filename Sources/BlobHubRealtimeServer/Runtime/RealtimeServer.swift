@@ -155,31 +155,8 @@ public final class RealtimeServer: Sendable {
             allowedOrigins: Set(configuration.allowedOrigins),
             metrics: metrics
         )
-        let router = Router()
-        router.add(middleware: JSONErrorMiddleware())
-        router.add(middleware: MethodNotAllowedMiddleware())
-        OperationalRoutes.add(to: router, nodeState: nodeState, store: store, keyRing: verifier.keyRing)
-        ConsolePage.add(to: router)
-        ClientScriptRoute.add(to: router)
-        MetricsRoute.add(to: router, metrics: metrics) { [self] in
-            metrics.sample(connections: connections.count, subscriptions: await hub.subscriptionCount())
-        }
-        APIDocuments.add(to: router)
-        let publisher = PublishService(store: store, registry: registry)
-        let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
-        let publishEndpoint = PublishEndpoint(
-            keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher, logger: logger
-        )
-        PublishRoutes.add(to: router, endpoint: publishEndpoint)
-        AdminRoutes.add(
-            to: router,
-            .init(
-                keys: BearerKeys([configuration.adminKey]),
-                admin: admin,
-                jwtSecret: configuration.jwtSecret,
-                stats: { [self] in await stats() }
-            )
-        )
+        let http = makeHTTP()
+        let (router, publishEndpoint, admin, publisher) = (http.router, http.publishEndpoint, http.admin, http.publisher)
 
         let tls = self.tls
         let dates = HTTPDateCache()
@@ -224,6 +201,45 @@ public final class RealtimeServer: Sendable {
             ))
         }
         return all
+    }
+
+    /// The node's HTTP side: the routes (everything but the `/v1` upgrade, which the child channel takes first),
+    /// the publish endpoint the child channel also serves on the event loop, and the services behind them (the
+    /// demo drives them too). Tests use the router in process.
+    struct HTTPSurface {
+        let router: Router<BasicRequestContext>
+        let publishEndpoint: PublishEndpoint
+        let admin: AdminService
+        let publisher: PublishService
+    }
+
+    func makeHTTP() -> HTTPSurface {
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware())
+        OperationalRoutes.add(to: router, nodeState: nodeState, store: store, keyRing: verifier.keyRing)
+        ConsolePage.add(to: router)
+        ClientScriptRoute.add(to: router)
+        MetricsRoute.add(to: router, metrics: metrics) { [self] in
+            metrics.sample(connections: connections.count, subscriptions: await hub.subscriptionCount())
+        }
+        APIDocuments.add(to: router)
+        let publisher = PublishService(store: store, registry: registry)
+        let admin = AdminService(registry: registry, publisher: publisher, connections: connections)
+        let publishEndpoint = PublishEndpoint(
+            keys: BearerKeys([configuration.publisherKey, configuration.adminKey]), publisher: publisher, logger: logger
+        )
+        PublishRoutes.add(to: router, endpoint: publishEndpoint)
+        AdminRoutes.add(
+            to: router,
+            .init(
+                keys: BearerKeys([configuration.adminKey]),
+                admin: admin,
+                jwtSecret: configuration.jwtSecret,
+                stats: { [self] in await stats() }
+            )
+        )
+        return HTTPSurface(router: router, publishEndpoint: publishEndpoint, admin: admin, publisher: publisher)
     }
 
     /// `GET /v1/admin/stats` (fields: docs/operations.md, "Stats").
