@@ -176,10 +176,12 @@ let package = Package(
             dependencies: ["BlobHubRealtimeCLI"],
             swiftSettings: swiftSettings
         ),
-        // Load tool (bench/ scenarios): SwiftNIO WebSocket subscribers + HTTP publisher, HdrHistogram latencies.
+        // Load tool (bench/ scenarios): SwiftNIO WebSocket subscribers + HTTP publisher, HdrHistogram latencies; our
+        // protocol's requests from the Protocol target (pure, no I/O).
         .executableTarget(
             name: "blobhub-realtime-bench",
             dependencies: [
+                "BlobHubRealtimeProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

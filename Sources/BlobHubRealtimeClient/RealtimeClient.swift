@@ -263,9 +263,7 @@ public actor RealtimeClient {
         guard let writer else { throw RealtimeClientError.closed(code: nil) }
         let id = nextID
         nextID += 1
-        var object = JSONObject([("jsonrpc", .string("2.0")), ("id", .number(String(id))), ("method", .string(method.rawValue))])
-        if let params { object["params"] = params }
-        let bytes = JSONWriter.serialize(.object(object))
+        let bytes = RPCEncoder.request(id: Int64(id), method: method, params: params)
         return try await withCheckedThrowingContinuation { continuation in
             pending[id] = continuation
             Task {
@@ -299,23 +297,17 @@ public actor RealtimeClient {
             }
             return
         }
-        guard let method = message["method"]?.stringValue, let params = message["params"]?.objectValue else { return }
-        guard let scope = params["scope"]?.stringValue.flatMap(SubscriptionScope.init(rawValue:)),
-              let target = params["target"]?.stringValue.flatMap(SubscriptionTarget.init(rawValue:)),
-              let targetID = params["target_id"]?.stringValue else { return }
-        let key = SubscriptionKey(scope: scope, scopeID: params["scope_id"]?.stringValue, target: target, targetID: targetID)
-        guard let entry = tracked[key] else { return }
-        switch RPCNotificationMethod(rawValue: method) {
-        case .subscriptionEvent:
-            guard let offset = params["offset"]?.int64Value, let event = params["event"] else { return }
+        switch ServerNotification.decode(message) {
+        case .event(let key, let offset, let event)?:
+            guard let entry = tracked[key] else { return }
             // A replay can overlap what was already delivered before a reconnect: skip it.
             if let last = entry.lastOffset, offset <= last { return }
             tracked[key]?.lastOffset = offset
             continuation.yield(.event(ClientEvent(subscription: entry.subscription, offset: offset, event: event)))
-        case .subscriptionRevoked:
-            tracked[key] = nil
-            continuation.yield(.revoked(entry.subscription, reason: params["reason"]?.stringValue ?? ""))
-        default:
+        case .revoked(let key, let reason)?:
+            guard let entry = tracked.removeValue(forKey: key) else { return }
+            continuation.yield(.revoked(entry.subscription, reason: reason))
+        case nil:
             return
         }
     }

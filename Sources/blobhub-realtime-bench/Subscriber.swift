@@ -1,3 +1,4 @@
+import BlobHubRealtimeProtocol
 import Foundation
 import Histogram
 import NIOCore
@@ -200,7 +201,7 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
         switch setup.target {
         case .blobhub:
             state = .initializing
-            sendText(context: context, #"{"jsonrpc":"2.0","id":1,"method":"status/initialize"}"#)
+            sendText(context: context, RPCEncoder.request(id: 1, method: .initialize))
         case .nchan:
             becomeReady()
         case .centrifuge:
@@ -378,8 +379,15 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
                 case .centrifuge:
                     sendText(context: context, #"{"id":2,"method":1,"params":{"channel":""# + session + #""}}"#)
                 default:
-                    let since = resuming ? #","since":"# + String(progress.lastOffset) + #","epoch":""# + progress.epoch + #"""# : ""
-                    sendText(context: context, #"{"jsonrpc":"2.0","id":2,"method":"subscription/add","params":{"scope":"revision","scope_id":""# + setup.revision + #"","target":"session","target_id":""# + session + #"""# + since + "}}")
+                    var params = JSONObject([
+                        ("scope", .string(SubscriptionScope.revision.rawValue)), ("scope_id", .string(setup.revision)),
+                        ("target", .string(SubscriptionTarget.session.rawValue)), ("target_id", .string(session)),
+                    ])
+                    if resuming {
+                        params["since"] = .integer(progress.lastOffset)
+                        params["epoch"] = .string(progress.epoch)
+                    }
+                    sendText(context: context, RPCEncoder.request(id: 2, method: .subscriptionAdd, params: .object(params)))
                 }
             } else {
                 becomeReady()
@@ -392,6 +400,10 @@ final class SubscriberHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func sendText(context: ChannelHandlerContext, _ text: String) {
         sendFrame(context: context, opcode: 0x1, payload: context.channel.allocator.buffer(string: text))
+    }
+
+    private func sendText(context: ChannelHandlerContext, _ bytes: [UInt8]) {
+        sendFrame(context: context, opcode: 0x1, payload: context.channel.allocator.buffer(bytes: bytes))
     }
 
     /// Client frames are masked (RFC 6455 §5.3).
