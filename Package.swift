@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "BlobHubRealtimeRegistry", targets: ["BlobHubRealtimeRegistry"]),
         .library(name: "BlobHubRealtimeStore", targets: ["BlobHubRealtimeStore"]),
         .library(name: "BlobHubRealtimeSession", targets: ["BlobHubRealtimeSession"]),
+        .library(name: "BlobHubRealtimeServices", targets: ["BlobHubRealtimeServices"]),
         .library(name: "BlobHubRealtimeServer", targets: ["BlobHubRealtimeServer"]),
         .library(name: "BlobHubRealtimeClient", targets: ["BlobHubRealtimeClient"]),
     ],
@@ -115,34 +116,98 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The server: configuration, authentication, WebSocket transport, fan-out, HTTP routes.
+        // A node's services, without sockets or routes: the configuration value, metrics, the registry service and
+        // admin commands, publishing (intake, endpoint), JWKS refresh, the connection registry and node state,
+        // retention, and the small HTTP pieces the publish path and the routes share.
         .target(
-            name: "BlobHubRealtimeServer",
+            name: "BlobHubRealtimeServices",
             dependencies: [
                 "BlobHubRealtimeProtocol",
-                "BlobHubRealtimeWeb",
                 "BlobHubRealtimeIdentity",
-                "BlobHubRealtimeSession",
                 "BlobHubRealtimeAuth",
                 "BlobHubRealtimeRegistry",
                 "BlobHubRealtimeStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The WebSocket and publish transport on SwiftNIO and the fan-out: the `/v1` upgrade in the node's own
+        // child channel, one `WebSocketConnectionHandler` per connection (the thin transport of a
+        // `ConnectionStateMachine`), `POST /v1/events` on the event loop, and the hub and its per-loop shards.
+        .target(
+            name: "BlobHubRealtimeTransport",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeIdentity",
+                "BlobHubRealtimeSession",
+                "BlobHubRealtimeAuth",
+                "BlobHubRealtimeRegistry",
+                "BlobHubRealtimeStore",
+                "BlobHubRealtimeServices",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API's routes on Hummingbird's router: probes, metrics, the admin (registry) API, publish through
+        // the router, JSON error bodies and 405s.
+        .target(
+            name: "BlobHubRealtimeHTTPAPI",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeIdentity",
+                "BlobHubRealtimeAuth",
+                "BlobHubRealtimeRegistry",
+                "BlobHubRealtimeStore",
+                "BlobHubRealtimeServices",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The node assembled: `RealtimeServer` (services, transport, routes and documents as one service group),
+        // graceful drain, and the demo.
+        .target(
+            name: "BlobHubRealtimeServer",
+            dependencies: [
+                "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeIdentity",
+                "BlobHubRealtimeSession",
+                "BlobHubRealtimeAuth",
+                "BlobHubRealtimeRegistry",
+                "BlobHubRealtimeStore",
+                "BlobHubRealtimeServices",
+                "BlobHubRealtimeTransport",
+                "BlobHubRealtimeHTTPAPI",
+                "BlobHubRealtimeWeb",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,6 +229,7 @@ let package = Package(
             name: "BlobHubRealtimeCLI",
             dependencies: [
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeServices",
                 "BlobHubRealtimeAuth",
                 "BlobHubRealtimeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -268,6 +334,7 @@ let package = Package(
             dependencies: [
                 "BlobHubRealtimeCLI",
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -277,6 +344,9 @@ let package = Package(
             name: "BlobHubRealtimeServerTests",
             dependencies: [
                 "BlobHubRealtimeServer",
+                "BlobHubRealtimeServices",
+                "BlobHubRealtimeTransport",
+                "BlobHubRealtimeHTTPAPI",
                 "BlobHubRealtimeSession",
                 "BlobHubRealtimeIdentity",
                 "BlobHubRealtimeClient",

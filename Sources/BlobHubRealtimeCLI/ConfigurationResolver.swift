@@ -1,4 +1,5 @@
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Foundation
 import Logging
 

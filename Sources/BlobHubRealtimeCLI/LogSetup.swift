@@ -1,4 +1,5 @@
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Logging
 
 /// Builds the process logger from `--log-level` / `--log-format`.

@@ -1,5 +1,6 @@
 import Foundation
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Logging
 
 /// The server's log handler: one line per event on stderr, in the `--log-format` chosen.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 
 /// `blobhub-realtime`: the command-line entry point.
 public struct RootCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Foundation
 import Logging
 

@@ -2,6 +2,7 @@ import ArgumentParser
 @testable import BlobHubRealtimeCLI
 import BlobHubRealtimeAuth
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 @testable import BlobHubRealtimeCLI
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Logging
 import Testing
 

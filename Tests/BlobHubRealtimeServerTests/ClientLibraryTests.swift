@@ -1,6 +1,7 @@
 import BlobHubRealtimeClient
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Foundation
 import Testing
 

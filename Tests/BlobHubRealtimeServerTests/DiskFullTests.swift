@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import BlobHubRealtimeServer
+@testable import BlobHubRealtimeHTTPAPI
+@testable import BlobHubRealtimeServices
+@testable import BlobHubRealtimeTransport
 
 /// A full disk under the SQLite store (issue 17): publishes answer 503 saying so, nothing acknowledged is lost,
 /// `/readyz` is red until space returns, and then publishing works again. The disk is a small tmpfs.

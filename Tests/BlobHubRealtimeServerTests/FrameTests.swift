@@ -1,6 +1,7 @@
 import BlobHubRealtimeProtocol
 import Foundation
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Testing
 
 /// SPEC §4 frame rules and RFC 6455 violations, sent as raw frames.

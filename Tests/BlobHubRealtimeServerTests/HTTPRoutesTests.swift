@@ -1,4 +1,5 @@
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import Testing
 
 /// SPEC §2: probes and the JSON error shape of HTTP routes.

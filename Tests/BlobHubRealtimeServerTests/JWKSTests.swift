@@ -1,5 +1,6 @@
 import BlobHubRealtimeAuth
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import CryptoExtras
 import Foundation
 import Testing

@@ -1,6 +1,9 @@
 import BlobHubRealtimeAuth
+import BlobHubRealtimeHTTPAPI
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
+import BlobHubRealtimeServices
+import BlobHubRealtimeTransport
 import Foundation
 import Logging
 import ServiceLifecycle

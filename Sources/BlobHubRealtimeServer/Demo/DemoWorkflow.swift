@@ -1,4 +1,7 @@
+import BlobHubRealtimeHTTPAPI
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeServices
+import BlobHubRealtimeTransport
 import Foundation
 
 /// Realistic workflow traffic for `serve --demo`: one execution of a small flow per call, with

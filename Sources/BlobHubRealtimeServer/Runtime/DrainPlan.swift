@@ -1,3 +1,6 @@
+import BlobHubRealtimeHTTPAPI
+import BlobHubRealtimeServices
+import BlobHubRealtimeTransport
 /// How a draining node spreads its 1001 closes over time, so clients do not all reconnect at once
 /// (to the other nodes, or to this one when it comes back) — a reconnect storm.
 ///

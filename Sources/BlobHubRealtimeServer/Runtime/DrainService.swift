@@ -1,4 +1,7 @@
+import BlobHubRealtimeHTTPAPI
 import BlobHubRealtimeProtocol
+import BlobHubRealtimeServices
+import BlobHubRealtimeTransport
 import Logging
 import ServiceLifecycle
 

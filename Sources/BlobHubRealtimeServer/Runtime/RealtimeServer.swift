@@ -1,8 +1,11 @@
 import BlobHubRealtimeAuth
+import BlobHubRealtimeHTTPAPI
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
+import BlobHubRealtimeServices
 import BlobHubRealtimeSession
 import BlobHubRealtimeStore
+import BlobHubRealtimeTransport
 import BlobHubRealtimeWeb
 import Foundation
 import Hummingbird
@@ -12,8 +15,8 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
-import UnixSignals
 import Synchronization
+import UnixSignals
 
 /// One BlobHub Realtime node: the HTTP routes, the `/v1` WebSocket endpoint and graceful drain.
 ///
@@ -298,10 +301,4 @@ public final class RealtimeServer: Sendable {
         try? await store.close()
         try? await eventLoopGroup?.shutdownGracefully()
     }
-}
-
-/// A start-up failure with a message meant for the operator.
-public struct ServerStartError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -1,3 +1,6 @@
+import BlobHubRealtimeHTTPAPI
+import BlobHubRealtimeServices
+import BlobHubRealtimeTransport
 /// ServiceLifecycle logs every service as `"\(service)"` at debug level, and a struct's default
 /// description prints all its stored properties: the demo's JWT secret, the store and its settings.
 /// Services describe themselves by name only, so no credential can reach the log that way.
@@ -7,7 +10,7 @@ extension DemoService: CustomStringConvertible {
 }
 
 extension RetentionService: CustomStringConvertible {
-    var description: String { "RetentionService" }
+    package var description: String { "RetentionService" }
 }
 
 extension DrainService: CustomStringConvertible {
@@ -15,5 +18,5 @@ extension DrainService: CustomStringConvertible {
 }
 
 extension RegistrySyncService: CustomStringConvertible {
-    var description: String { "RegistrySyncService" }
+    package var description: String { "RegistrySyncService" }
 }

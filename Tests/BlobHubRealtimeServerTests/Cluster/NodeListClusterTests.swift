@@ -1,4 +1,5 @@
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import BlobHubRealtimeStore
 import Foundation
 import Testing

@@ -1,4 +1,7 @@
 @testable import BlobHubRealtimeServer
+@testable import BlobHubRealtimeHTTPAPI
+@testable import BlobHubRealtimeServices
+@testable import BlobHubRealtimeTransport
 import BlobHubRealtimeProtocol
 import NIOCore
 import Foundation

@@ -1,5 +1,8 @@
 import Foundation
 @testable import BlobHubRealtimeServer
+@testable import BlobHubRealtimeHTTPAPI
+@testable import BlobHubRealtimeServices
+@testable import BlobHubRealtimeTransport
 
 enum TestKeys {
     static let admin = "admin-key-for-tests"

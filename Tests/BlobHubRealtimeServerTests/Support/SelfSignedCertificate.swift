@@ -1,5 +1,6 @@
 import Foundation
 import BlobHubRealtimeServer
+import BlobHubRealtimeServices
 import NIOSSL
 
 /// A throwaway self-signed certificate for `localhost`, made by the `openssl` command in a temp directory.

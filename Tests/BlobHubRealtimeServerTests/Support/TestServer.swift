@@ -1,5 +1,8 @@
 import BlobHubRealtimeAuth
 @testable import BlobHubRealtimeServer
+@testable import BlobHubRealtimeHTTPAPI
+@testable import BlobHubRealtimeServices
+@testable import BlobHubRealtimeTransport
 import Foundation
 import Logging
 import NIOSSL
