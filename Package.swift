@@ -329,6 +329,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The node's services without a server: publish intake, bearer keys.
+        .testTarget(
+            name: "BlobHubRealtimeServicesTests",
+            dependencies: [
+                "BlobHubRealtimeServices",
+                "BlobHubRealtimeProtocol",
+                "BlobHubRealtimeRegistry",
+                "BlobHubRealtimeStore",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BlobHubRealtimeCLITests",
             dependencies: [

@@ -1,10 +1,7 @@
 import BlobHubRealtimeProtocol
 import BlobHubRealtimeRegistry
 import BlobHubRealtimeStore
-@testable import BlobHubRealtimeServer
-@testable import BlobHubRealtimeHTTPAPI
 @testable import BlobHubRealtimeServices
-@testable import BlobHubRealtimeTransport
 import Foundation
 import Testing
 

@@ -1,7 +1,4 @@
-@testable import BlobHubRealtimeServer
-@testable import BlobHubRealtimeHTTPAPI
 @testable import BlobHubRealtimeServices
-@testable import BlobHubRealtimeTransport
 import Testing
 
 /// `Authorization: Bearer <key>` parsing for the publish and admin APIs (the keys themselves are
