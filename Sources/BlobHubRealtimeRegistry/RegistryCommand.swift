@@ -66,12 +66,10 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-/// The rows a change writes. No (kind, id) appears both in `upserts` and `deletes`. Deletes are
+/// The rows a change writes (kinds: `organization`, `org_member`, `blob`, `blob_member`, `revision`, `api_key`).
+/// No (kind, id) appears both in `upserts` and `deletes`. Deletes are
 /// listed children first (members, revisions, keys before blobs before the organization).
 public struct RegistryRows: Sendable, Equatable {
-    /// Row kinds: `organization`, `org_member`, `blob`, `blob_member`, `revision`, `api_key`.
-    public static let kinds = ["organization", "org_member", "blob", "blob_member", "revision", "api_key"]
-
     public var upserts: [(kind: String, id: String, data: [UInt8])]
     public var deletes: [(kind: String, id: String)]
 

@@ -136,7 +136,7 @@ public struct RegistrySnapshot: Sendable, Equatable {
 
     // MARK: Rows
 
-    /// Rebuilds from persisted rows (kinds of `RegistryRows.kinds`; others are ignored). Rows whose
+    /// Rebuilds from persisted rows (the kinds `RegistryRows` lists; others are ignored). Rows whose
     /// parent is missing (a member of an unknown organization, a blob of an unknown organization, …)
     /// are dropped, so the snapshot's invariants hold. Throws when a row's data does not decode.
     public init(rows: [(kind: String, id: String, data: [UInt8])]) throws {
