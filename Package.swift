@@ -73,10 +73,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Persistence behind one protocol: the event log and the registry rows, in memory, SQLite (GRDB) or PostgreSQL.
+        // Persistence behind one protocol: the event log and the registry rows (`RegistryRows` of the Registry
+        // target, kept opaque), in memory, SQLite (GRDB) or PostgreSQL.
         .target(
             name: "BlobHubRealtimeStore",
             dependencies: [
+                "BlobHubRealtimeRegistry",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -312,6 +314,7 @@ let package = Package(
             name: "BlobHubRealtimeStoreTests",
             dependencies: [
                 "BlobHubRealtimeStore",
+                "BlobHubRealtimeRegistry",
                 "BlobHubRealtimePostgresTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -79,11 +79,11 @@ extension RegistrySnapshot {
         let key = ResourceID.normalized(id)
         guard let org = organizations[key] else { return RegistryChange() }
 
-        var deletes: [(kind: String, id: String)] = []
+        var deletes: [RegistryRowKey] = []
         var revoked: [String] = []
 
         for member in organizationMembers(key) {
-            deletes.append((RowKind.organizationMember, Self.memberRowID(key, member.userID)))
+            deletes.append(RegistryRowKey(kind: RowKind.organizationMember, id: Self.memberRowID(key, member.userID)))
         }
         organizationMembers.removeValue(forKey: key)
 
@@ -93,7 +93,7 @@ extension RegistrySnapshot {
         removeKeys(target: .orgs, id: key, deletes: &deletes, revoked: &revoked)
 
         organizations.removeValue(forKey: key)
-        deletes.append((RowKind.organization, key))
+        deletes.append(RegistryRowKey(kind: RowKind.organization, id: key))
 
         return RegistryChange(
             rows: RegistryRows(deletes: deletes),
@@ -189,7 +189,7 @@ extension RegistrySnapshot {
         }
         setMembers(parent, parentKey, list)
         return RegistryChange(
-            rows: RegistryRows(deletes: [(parent.rowKind, Self.memberRowID(parentKey, userID))]),
+            rows: RegistryRows(deletes: [RegistryRowKey(kind: parent.rowKind, id: Self.memberRowID(parentKey, userID))]),
             events: [.object([
                 "type": "member_removed",
                 parent.field: .string(member.organizationID ?? member.blobID ?? parentID),
@@ -262,7 +262,7 @@ extension RegistrySnapshot {
         try Validate.id(id, field: "id")
         let key = ResourceID.normalized(id)
         guard let blob = blobs[key] else { return RegistryChange() }
-        var deletes: [(kind: String, id: String)] = []
+        var deletes: [RegistryRowKey] = []
         var revoked: [String] = []
         removeBlobCascading(key, deletes: &deletes, revoked: &revoked)
         return RegistryChange(
@@ -280,32 +280,32 @@ extension RegistrySnapshot {
     /// Removes a blob with its members, revisions and keys; appends the rows (children first).
     private mutating func removeBlobCascading(
         _ key: String,
-        deletes: inout [(kind: String, id: String)],
+        deletes: inout [RegistryRowKey],
         revoked: inout [String]
     ) {
         for member in blobMembers(key) {
-            deletes.append((RowKind.blobMember, Self.memberRowID(key, member.userID)))
+            deletes.append(RegistryRowKey(kind: RowKind.blobMember, id: Self.memberRowID(key, member.userID)))
         }
         blobMembers.removeValue(forKey: key)
         for revisionKey in (revisionsByBlob[key] ?? []).sorted() {
             removeRevisionRecord(revisionKey)
-            deletes.append((RowKind.revision, revisionKey))
+            deletes.append(RegistryRowKey(kind: RowKind.revision, id: revisionKey))
         }
         removeKeys(target: .blobs, id: key, deletes: &deletes, revoked: &revoked)
         removeBlobRecord(key)
-        deletes.append((RowKind.blob, key))
+        deletes.append(RegistryRowKey(kind: RowKind.blob, id: key))
     }
 
     private mutating func removeKeys(
         target: APIKeyTargetKind,
         id: String,
-        deletes: inout [(kind: String, id: String)],
+        deletes: inout [RegistryRowKey],
         revoked: inout [String]
     ) {
         for key in apiKeys(target: target, targetID: id) {
             let keyKey = ResourceID.normalized(key.id)
             removeKeyRecord(keyKey)
-            deletes.append((RowKind.apiKey, keyKey))
+            deletes.append(RegistryRowKey(kind: RowKind.apiKey, id: keyKey))
             revoked.append(key.id)
         }
     }
@@ -379,7 +379,7 @@ extension RegistrySnapshot {
             event["organization_id"] = .string(blob.organizationID)
         }
         return RegistryChange(
-            rows: RegistryRows(deletes: [(RowKind.revision, key)]),
+            rows: RegistryRows(deletes: [RegistryRowKey(kind: RowKind.revision, id: key)]),
             events: [.object(event)],
             accessReduced: true
         )
@@ -424,7 +424,7 @@ extension RegistrySnapshot {
         guard let key = keys[keyKey] else { return RegistryChange() }
         removeKeyRecord(keyKey)
         return RegistryChange(
-            rows: RegistryRows(deletes: [(RowKind.apiKey, keyKey)]),
+            rows: RegistryRows(deletes: [RegistryRowKey(kind: RowKind.apiKey, id: keyKey)]),
             accessReduced: true,
             revokedAPIKeyIDs: [key.id]
         )

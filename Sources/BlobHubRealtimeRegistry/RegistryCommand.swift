@@ -66,33 +66,46 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-/// The rows a change writes (kinds: `organization`, `org_member`, `blob`, `blob_member`, `revision`, `api_key`).
-/// No (kind, id) appears both in `upserts` and `deletes`. Deletes are
-/// listed children first (members, revisions, keys before blobs before the organization).
-public struct RegistryRows: Sendable, Equatable {
-    public var upserts: [(kind: String, id: String, data: [UInt8])]
-    public var deletes: [(kind: String, id: String)]
+/// The key of a persisted registry record.
+public struct RegistryRowKey: Sendable, Hashable {
+    public var kind: String
+    public var id: String
 
-    public init(
-        upserts: [(kind: String, id: String, data: [UInt8])] = [],
-        deletes: [(kind: String, id: String)] = []
-    ) {
+    public init(kind: String, id: String) {
+        self.kind = kind
+        self.id = id
+    }
+}
+
+/// A persisted registry record: `kind` (`organization`, `org_member`, `blob`, `blob_member`, `revision`,
+/// `api_key`), `id` its key, `data` its JSON. The store keeps it opaque.
+public struct RegistryRow: Sendable, Equatable, Hashable {
+    public var kind: String
+    public var id: String
+    public var data: [UInt8]
+
+    public init(kind: String, id: String, data: [UInt8]) {
+        self.kind = kind
+        self.id = id
+        self.data = data
+    }
+
+    public var key: RegistryRowKey { RegistryRowKey(kind: kind, id: id) }
+}
+
+/// The rows a change writes, persisted atomically. A change lists no key both in `upserts` and `deletes`, and
+/// its deletes children first (members, revisions, keys before blobs before the organization). A store applies
+/// deletes before upserts (a key present in both ends up with the upserted data; the last upsert of a key wins).
+public struct RegistryRows: Sendable, Equatable {
+    public var upserts: [RegistryRow]
+    public var deletes: [RegistryRowKey]
+
+    public init(upserts: [RegistryRow] = [], deletes: [RegistryRowKey] = []) {
         self.upserts = upserts
         self.deletes = deletes
     }
 
     public var isEmpty: Bool { upserts.isEmpty && deletes.isEmpty }
-
-    public static func == (lhs: RegistryRows, rhs: RegistryRows) -> Bool {
-        guard lhs.upserts.count == rhs.upserts.count, lhs.deletes.count == rhs.deletes.count else { return false }
-        for (a, b) in zip(lhs.upserts, rhs.upserts) where a.kind != b.kind || a.id != b.id || a.data != b.data {
-            return false
-        }
-        for (a, b) in zip(lhs.deletes, rhs.deletes) where a.kind != b.kind || a.id != b.id {
-            return false
-        }
-        return true
-    }
 }
 
 /// What one command changed.

@@ -139,7 +139,7 @@ public struct RegistrySnapshot: Sendable, Equatable {
     /// Rebuilds from persisted rows (the kinds `RegistryRows` lists; others are ignored). Rows whose
     /// parent is missing (a member of an unknown organization, a blob of an unknown organization, …)
     /// are dropped, so the snapshot's invariants hold. Throws when a row's data does not decode.
-    public init(rows: [(kind: String, id: String, data: [UInt8])]) throws {
+    public init(rows: [RegistryRow]) throws {
         self.init()
         let decoder = JSONDecoder()
         var orgMemberRows: [(String, Member)] = []
@@ -197,8 +197,8 @@ public struct RegistrySnapshot: Sendable, Equatable {
     }
 
     /// Every row of the snapshot, as a store holding it would: what `init(rows:)` reads back.
-    public func allRows() -> [(kind: String, id: String, data: [UInt8])] {
-        var rows: [(kind: String, id: String, data: [UInt8])] = []
+    public func allRows() -> [RegistryRow] {
+        var rows: [RegistryRow] = []
         for id in organizations.keys.sorted() {
             rows.append(Self.row(organizations[id]!))
             for member in organizationMembers(id) {
@@ -297,28 +297,28 @@ extension RegistrySnapshot {
         return Array((try? encoder.encode(value)) ?? Data())
     }
 
-    static func row(_ org: Organization) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.organization, ResourceID.normalized(org.id), encode(org))
+    static func row(_ org: Organization) -> RegistryRow {
+        RegistryRow(kind: RowKind.organization, id: ResourceID.normalized(org.id), data: encode(org))
     }
 
-    static func row(_ member: Member, organizationKey: String) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.organizationMember, memberRowID(organizationKey, member.userID), encode(member))
+    static func row(_ member: Member, organizationKey: String) -> RegistryRow {
+        RegistryRow(kind: RowKind.organizationMember, id: memberRowID(organizationKey, member.userID), data: encode(member))
     }
 
-    static func row(_ member: Member, blobKey: String) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.blobMember, memberRowID(blobKey, member.userID), encode(member))
+    static func row(_ member: Member, blobKey: String) -> RegistryRow {
+        RegistryRow(kind: RowKind.blobMember, id: memberRowID(blobKey, member.userID), data: encode(member))
     }
 
-    static func row(_ blob: Blob) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.blob, ResourceID.normalized(blob.id), encode(blob))
+    static func row(_ blob: Blob) -> RegistryRow {
+        RegistryRow(kind: RowKind.blob, id: ResourceID.normalized(blob.id), data: encode(blob))
     }
 
-    static func row(_ revision: Revision) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.revision, ResourceID.normalized(revision.id), encode(revision))
+    static func row(_ revision: Revision) -> RegistryRow {
+        RegistryRow(kind: RowKind.revision, id: ResourceID.normalized(revision.id), data: encode(revision))
     }
 
-    static func row(_ key: APIKey) -> (kind: String, id: String, data: [UInt8]) {
-        (RowKind.apiKey, ResourceID.normalized(key.id), encode(key))
+    static func row(_ key: APIKey) -> RegistryRow {
+        RegistryRow(kind: RowKind.apiKey, id: ResourceID.normalized(key.id), data: encode(key))
     }
 
     /// `normalizedParent + "/" + normalizedUser`.

@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Foundation
 import Synchronization
 
@@ -158,7 +159,7 @@ public final class MemoryStore: RealtimeStore {
         }
     }
 
-    public func persist(_ diff: RegistryDiff) async throws {
+    public func persist(_ diff: RegistryRows) async throws {
         try state.withLock { state throws in
             guard !state.closed else { throw StoreError.closed }
             for key in diff.deletes {

@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 /// Persistence of the event log and the registry rows. The only component that does persistence I/O.
 ///
 /// Implementations: ``MemoryStore`` (nothing persisted), ``SQLiteStore`` (one node) and ``PostgresStore``
@@ -50,7 +51,7 @@ public protocol RealtimeStore: Sendable {
     /// All registry rows (to rebuild the in-memory registry at start), ordered by (kind, id).
     func registryRows() async throws -> [RegistryRow]
     /// Applies a diff atomically (upserts replace by (kind,id); deletes of absent rows are no-ops).
-    func persist(_ diff: RegistryDiff) async throws
+    func persist(_ diff: RegistryRows) async throws
 
     /// Names this node among the nodes that share the store: new for every store instance (each start of a node).
     var nodeID: String { get }

@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Foundation
 import GRDB
 import Synchronization
@@ -559,7 +560,7 @@ public final class SQLiteStore: RealtimeStore {
         }
     }
 
-    public func persist(_ diff: RegistryDiff) async throws {
+    public func persist(_ diff: RegistryRows) async throws {
         if diff.isEmpty { return }
         try await pool.write { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM registry WHERE kind = ? AND id = ?")

@@ -54,48 +54,6 @@ public struct AppendResult: Sendable, Equatable {
     }
 }
 
-/// The key of a persisted registry record.
-public struct RegistryRowKey: Sendable, Hashable {
-    public var kind: String
-    public var id: String
-
-    public init(kind: String, id: String) {
-        self.kind = kind
-        self.id = id
-    }
-}
-
-/// A persisted registry record: `kind` e.g. "organization", `id` its key, `data` opaque JSON bytes.
-public struct RegistryRow: Sendable, Equatable, Hashable {
-    public var kind: String
-    public var id: String
-    public var data: [UInt8]
-
-    public init(kind: String, id: String, data: [UInt8]) {
-        self.kind = kind
-        self.id = id
-        self.data = data
-    }
-
-    public var key: RegistryRowKey { RegistryRowKey(kind: kind, id: id) }
-}
-
-/// A set of registry changes applied atomically.
-///
-/// Deletes are applied before upserts, so a key present in both ends up with the upserted data;
-/// when one key is upserted several times, the last upsert wins.
-public struct RegistryDiff: Sendable, Equatable {
-    public var upserts: [RegistryRow]
-    public var deletes: [RegistryRowKey]
-
-    public init(upserts: [RegistryRow] = [], deletes: [RegistryRowKey] = []) {
-        self.upserts = upserts
-        self.deletes = deletes
-    }
-
-    public var isEmpty: Bool { upserts.isEmpty && deletes.isEmpty }
-}
-
 /// How much of the event log to keep.
 public struct RetentionPolicy: Sendable, Equatable {
     /// Events whose `createdAt` is older than `now - maxAgeMs` are pruned. Retention removes the oldest

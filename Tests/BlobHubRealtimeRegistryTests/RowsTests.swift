@@ -4,14 +4,14 @@ import Testing
 
 /// What a store does with the rows: a table keyed by (kind, id).
 struct FakeStore {
-    var table: [String: (kind: String, id: String, data: [UInt8])] = [:]
+    var table: [String: RegistryRow] = [:]
 
     mutating func persist(_ rows: RegistryRows) {
         for d in rows.deletes { table.removeValue(forKey: d.kind + "|" + d.id) }
         for u in rows.upserts { table[u.kind + "|" + u.id] = u }
     }
 
-    var rows: [(kind: String, id: String, data: [UInt8])] {
+    var rows: [RegistryRow] {
         table.keys.sorted().map { table[$0]! }
     }
 }
@@ -127,7 +127,7 @@ struct SplitMix64: RandomNumberGenerator {
 
     @Test func unknownKindsAreIgnoredAndOrphansDropped() throws {
         var rows = world().allRows()
-        rows.append((kind: "future_kind", id: "x", data: Array("not json".utf8)))
+        rows.append(RegistryRow(kind: "future_kind", id: "x", data: Array("not json".utf8)))
         let rebuilt = try RegistrySnapshot(rows: rows)
         #expect(rebuilt == world())
 
@@ -145,10 +145,10 @@ struct SplitMix64: RandomNumberGenerator {
 
     @Test func undecodableRowThrows() {
         #expect(throws: (any Error).self) {
-            try RegistrySnapshot(rows: [(kind: "organization", id: "o", data: Array("{".utf8))])
+            try RegistrySnapshot(rows: [RegistryRow(kind: "organization", id: "o", data: Array("{".utf8))])
         }
         #expect(throws: (any Error).self) {
-            try RegistrySnapshot(rows: [(kind: "blob", id: "b", data: Array(#"{"id":"b"}"#.utf8))])
+            try RegistrySnapshot(rows: [RegistryRow(kind: "blob", id: "b", data: Array(#"{"id":"b"}"#.utf8))])
         }
     }
 
@@ -169,10 +169,12 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func rowsEquality() {
-        let a = RegistryRows(upserts: [(kind: "blob", id: "b", data: [1])], deletes: [(kind: "org_member", id: "o/u")])
-        #expect(a == RegistryRows(upserts: [(kind: "blob", id: "b", data: [1])], deletes: [(kind: "org_member", id: "o/u")]))
-        #expect(a != RegistryRows(upserts: [(kind: "blob", id: "b", data: [2])], deletes: [(kind: "org_member", id: "o/u")]))
-        #expect(a != RegistryRows(upserts: [(kind: "blob", id: "b", data: [1])]))
+        let blob = RegistryRow(kind: "blob", id: "b", data: [1])
+        let member = RegistryRowKey(kind: "org_member", id: "o/u")
+        let a = RegistryRows(upserts: [blob], deletes: [member])
+        #expect(a == RegistryRows(upserts: [RegistryRow(kind: "blob", id: "b", data: [1])], deletes: [member]))
+        #expect(a != RegistryRows(upserts: [RegistryRow(kind: "blob", id: "b", data: [2])], deletes: [member]))
+        #expect(a != RegistryRows(upserts: [blob]))
         #expect(RegistryRows().isEmpty)
     }
 }

@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Foundation
 import Synchronization
 import Testing
@@ -11,7 +12,7 @@ struct PostgresStoreTests {
         try await PostgresTestDatabase.withDatabase { url in
             let first = try await PostgresTestDatabase.open(url)
             _ = try await first.append((1...5).map { newEvent("e\($0)", keys: ["k|\($0 % 2)"]) })
-            try await first.persist(RegistryDiff(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
+            try await first.persist(RegistryRows(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
             #expect(try await first.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 3), nowMs: 0) == 2)
             try await first.close()
 
@@ -272,7 +273,7 @@ struct PostgresStoreTests {
             let b = try await PostgresTestDatabase.open(url)
             let calls = Atomic<Int>(0)
             b.setRegistryObserver { calls.add(1, ordering: .relaxed) }
-            try await a.persist(RegistryDiff(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
+            try await a.persist(RegistryRows(upserts: [RegistryRow(kind: "organization", id: "o", data: Array("{}".utf8))]))
             // Committed: the other node hears of it (within ~250 ms when idle; the bound allows for a loaded machine
             // running the whole suite).
             try await waitUntil(timeout: .seconds(5)) { calls.load(ordering: .relaxed) >= 1 }

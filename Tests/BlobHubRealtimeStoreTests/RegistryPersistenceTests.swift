@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Testing
 @testable import BlobHubRealtimeStore
 
@@ -11,7 +12,7 @@ struct RegistryPersistenceTests {
     func upsertReplaceDelete(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             #expect(try await store.registryRows().isEmpty)
-            try await store.persist(RegistryDiff(upserts: [
+            try await store.persist(RegistryRows(upserts: [
                 Self.row("organization", "o2", #"{"name":"B"}"#),
                 Self.row("organization", "o1", #"{"name":"A"}"#),
                 Self.row("blob", "b1", #"{"organization_id":"o1"}"#),
@@ -25,7 +26,7 @@ struct RegistryPersistenceTests {
             ])
 
             // Replace by (kind, id), delete one, delete an absent row (no-op), in one diff.
-            try await store.persist(RegistryDiff(
+            try await store.persist(RegistryRows(
                 upserts: [Self.row("organization", "o1", #"{"name":"A2"}"#)],
                 deletes: [RegistryRowKey(kind: "blob", id: "o1"), RegistryRowKey(kind: "member", id: "nope")]))
             #expect(try await store.registryRows() == [
@@ -35,7 +36,7 @@ struct RegistryPersistenceTests {
             ])
 
             // A key both deleted and upserted ends up upserted; the last of repeated upserts wins.
-            try await store.persist(RegistryDiff(
+            try await store.persist(RegistryRows(
                 upserts: [Self.row("blob", "b1", "1"), Self.row("blob", "b1", "2")],
                 deletes: [RegistryRowKey(kind: "blob", id: "b1"), RegistryRowKey(kind: "organization", id: "o2")]))
             #expect(try await store.registryRows() == [
@@ -44,10 +45,10 @@ struct RegistryPersistenceTests {
             ])
 
             // An empty diff changes nothing.
-            try await store.persist(RegistryDiff())
+            try await store.persist(RegistryRows())
             #expect(try await store.registryRows().count == 2)
-            #expect(RegistryDiff().isEmpty)
-            #expect(!RegistryDiff(deletes: [RegistryRowKey(kind: "a", id: "b")]).isEmpty)
+            #expect(RegistryRows().isEmpty)
+            #expect(!RegistryRows(deletes: [RegistryRowKey(kind: "a", id: "b")]).isEmpty)
         }
     }
 
@@ -55,7 +56,7 @@ struct RegistryPersistenceTests {
     func opaqueBytes(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let row = RegistryRow(kind: "k", id: "ïd", data: Array(0...255))
-            try await store.persist(RegistryDiff(upserts: [row]))
+            try await store.persist(RegistryRows(upserts: [row]))
             #expect(try await store.registryRows() == [row])
         }
     }
@@ -63,7 +64,7 @@ struct RegistryPersistenceTests {
     @Test("registry rows and the event log are independent", arguments: StoreKind.allCases)
     func independentOfLog(kind: StoreKind) async throws {
         try await withStore(kind) { store in
-            try await store.persist(RegistryDiff(upserts: [Self.row("organization", "o1", "{}")]))
+            try await store.persist(RegistryRows(upserts: [Self.row("organization", "o1", "{}")]))
             _ = try await store.append([newEvent("a")])
             _ = try await store.prune(RetentionPolicy(maxAgeMs: 0, maxEvents: 0), nowMs: .max)
             #expect(try await store.registryRows() == [Self.row("organization", "o1", "{}")])

@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Foundation
 import GRDB
 import Synchronization
@@ -26,7 +27,7 @@ struct SQLiteStoreTests {
                 epoch = store.epoch
                 _ = try await store.append((1...6).map { newEvent("e\($0)", keys: ["all", "n|\($0)"]) })
                 _ = try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 4), nowMs: 0)
-                try await store.persist(RegistryDiff(upserts: [
+                try await store.persist(RegistryRows(upserts: [
                     RegistryRow(kind: "organization", id: "o1", data: Array(#"{"name":"A"}"#.utf8)),
                 ]))
                 try await store.close()

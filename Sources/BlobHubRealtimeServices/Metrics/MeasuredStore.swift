@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import BlobHubRealtimeStore
 
 /// The node's store with every call timed into `blobhub_realtime_store_latency_seconds{operation}`.
@@ -58,7 +59,7 @@ package struct MeasuredStore: RealtimeStore {
         try await timed(.registryRows) { try await base.registryRows() }
     }
 
-    package func persist(_ diff: RegistryDiff) async throws {
+    package func persist(_ diff: RegistryRows) async throws {
         try await timed(.persist) { try await base.persist(diff) }
     }
 

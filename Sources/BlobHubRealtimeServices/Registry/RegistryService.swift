@@ -14,7 +14,7 @@ package final class RegistryService: Sendable {
     package init(store: any RealtimeStore) async throws {
         self.store = store
         let rows = try await store.registryRows()
-        current = Mutex(try RegistrySnapshot(rows: rows.map { (kind: $0.kind, id: $0.id, data: $0.data) }))
+        current = Mutex(try RegistrySnapshot(rows: rows))
     }
 
     package var snapshot: RegistrySnapshot { current.withLock { $0 } }
@@ -24,11 +24,7 @@ package final class RegistryService: Sendable {
         try await writer.withLock {
             var next = snapshot
             let change = try next.apply(command, nowMs: nowMs)
-            let diff = RegistryDiff(
-                upserts: change.rows.upserts.map { RegistryRow(kind: $0.kind, id: $0.id, data: $0.data) },
-                deletes: change.rows.deletes.map { RegistryRowKey(kind: $0.kind, id: $0.id) }
-            )
-            if !diff.isEmpty { try await store.persist(diff) }
+            if !change.rows.isEmpty { try await store.persist(change.rows) }
             current.withLock { $0 = next }
             return change
         }
@@ -39,7 +35,7 @@ package final class RegistryService: Sendable {
     func reload() async throws -> (old: RegistrySnapshot, new: RegistrySnapshot) {
         try await writer.withLock {
             let rows = try await store.registryRows()
-            let fresh = try RegistrySnapshot(rows: rows.map { (kind: $0.kind, id: $0.id, data: $0.data) })
+            let fresh = try RegistrySnapshot(rows: rows)
             let old = current.withLock { current in
                 defer { current = fresh }
                 return current

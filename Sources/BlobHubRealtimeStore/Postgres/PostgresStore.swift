@@ -1,3 +1,4 @@
+import BlobHubRealtimeRegistry
 import Foundation
 import Logging
 import NIOCore
@@ -275,7 +276,7 @@ public final class PostgresStore: RealtimeStore {
         }
     }
 
-    public func persist(_ diff: RegistryDiff) async throws {
+    public func persist(_ diff: RegistryRows) async throws {
         if diff.isEmpty { return }
         // The last upsert of a key wins; one INSERT … ON CONFLICT may not touch a row twice.
         var upserts: [RegistryRowKey: RegistryRow] = [:]
