@@ -91,8 +91,8 @@ struct AccessTokenPolicy: Sendable {
 }
 
 extension Duration {
-    /// The duration in (fractional) seconds.
-    var timeInterval: Double {
+    /// The duration in (fractional) seconds (also the server's: token leeway, ping interval, retention).
+    package var timeInterval: Double {
         Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

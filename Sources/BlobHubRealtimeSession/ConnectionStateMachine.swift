@@ -204,7 +204,7 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
                 if let id = entry.answerID { message.responses.append(RPCEncoder.error(id: id, error: .tooManyRequests)) }
                 continue
             case .flood:
-                if close(.requestFlood) { actions.append(.close(.requestFlood)) }
+                if beginClosing() { actions.append(.close(.requestFlood)) }
                 return
             }
             switch entry {
@@ -301,9 +301,9 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
 
     // MARK: Lifecycle
 
-    /// Closing with `code`: true when the connection was open, and the transport sends the close frame now.
-    /// Nothing is processed after it.
-    public mutating func close(_ code: CloseCode) -> Bool {
+    /// Starts closing: true when the connection was open, and the transport sends its close frame now (the code
+    /// is the transport's to write). Nothing is processed after it.
+    public mutating func beginClosing() -> Bool {
         guard _state == .open else { return false }
         _state = .closing
         inbox.removeAll()
@@ -317,7 +317,7 @@ public struct ConnectionStateMachine<Frame: Sendable>: Sendable {
     public mutating func clientClosed() -> ClientCloseResponse {
         switch _state {
         case .open:
-            _ = close(.normal)
+            _ = beginClosing()
             return .answer
         case .closing:
             return .hangUp

@@ -140,7 +140,7 @@ public final class RealtimeServer: Sendable {
                 serverName: ServerVersion.name,
                 serverVersion: ServerVersion.version,
                 epoch: store.epoch,
-                heartbeatIntervalMs: Int(configuration.pingInterval.seconds * 1000),
+                heartbeatIntervalMs: Int(configuration.pingInterval.timeInterval * 1000),
                 maxMessageBytes: configuration.maxMessageBytes,
                 maxSubscriptions: configuration.maxSubscriptions
             ),
@@ -159,18 +159,17 @@ public final class RealtimeServer: Sendable {
             metrics: metrics
         )
         let http = makeHTTP()
-        let (router, publishEndpoint, admin, publisher) = (http.router, http.publishEndpoint, http.admin, http.publisher)
 
         let tls = self.tls
-        let dates = HTTPDateCache()
+        let publishing = RealtimeChildChannel.Publishing(endpoint: http.publishEndpoint, dates: HTTPDateCache())
         let server = HTTPServerBuilder { responder in
             RealtimeChildChannel(
-                responder: RealtimeChildChannel.closingAfterLateUpgrades(responder), gate: gate, services: services, publishing: .init(endpoint: publishEndpoint, dates: dates),
+                responder: RealtimeChildChannel.closingAfterLateUpgrades(responder), gate: gate, services: services, publishing: publishing,
                 idleTimeout: nil, tls: tls
             )
         }
         let application = Application(
-            router: router,
+            router: http.router,
             server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [self] channel in
@@ -199,7 +198,7 @@ public final class RealtimeServer: Sendable {
         }
         if configuration.demo, let secret = configuration.jwtSecret {
             all.append(DemoService(
-                server: self, admin: admin, publisher: publisher, jwtSecret: secret, interval: .seconds(3), logger: logger,
+                server: self, admin: http.admin, publisher: http.publisher, jwtSecret: secret, interval: .seconds(3), logger: logger,
                 print: { text in FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
             ))
         }

@@ -1,3 +1,4 @@
+import BlobHubRealtimeAuth
 import BlobHubRealtimeStore
 import Foundation
 import Logging
@@ -102,6 +103,6 @@ public struct ServerConfiguration: Sendable, Equatable {
 extension ServerConfiguration {
     /// `--retention` and `--retention-events` as the store's policy.
     package var retentionPolicy: RetentionPolicy {
-        .init(maxAgeMs: Int64(retention.seconds * 1000), maxEvents: retentionEvents)
+        .init(maxAgeMs: Int64(retention.timeInterval * 1000), maxEvents: retentionEvents)
     }
 }

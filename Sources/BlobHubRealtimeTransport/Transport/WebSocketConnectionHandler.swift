@@ -367,7 +367,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// Closes with `code` unless the connection is closing already (see ``sendClose(_:)``).
     func close(_ code: CloseCode) {
-        guard machine.close(code) else { return }
+        guard machine.beginClosing() else { return }
         sendClose(code)
     }
 
@@ -420,7 +420,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func scheduleExpiry() {
         expiryTimer?.cancel()
         expiryTimer = nil
-        guard let context, let deadline = machine.credentialDeadline(leeway: services.configuration.jwtLeeway.seconds) else { return }
+        guard let context, let deadline = machine.credentialDeadline(leeway: services.configuration.jwtLeeway.timeInterval) else { return }
         let delay = max(0, deadline.timeIntervalSinceNow)
         expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
             close(.authenticationExpired)
