@@ -193,6 +193,36 @@ struct PostgresStoreTests {
         }
     }
 
+    /// The publish endpoint's completion answers once the events are durable, without waiting for another node's
+    /// earlier offset to commit; the fan-out still gets them in offset order.
+    @Test("a publish is answered at its commit while an earlier offset is outstanding; delivery stays in order")
+    func publishAnsweredAtCommitWhileEarlierOffsetOutstanding() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            // A delivery bound far past the other node's hold, so only an answer at commit can come before it ends.
+            var timeouts = PostgresTestDatabase.testTimeouts
+            timeouts.delivery = .seconds(60)
+            let store = try await PostgresTestDatabase.open(url, timeouts: timeouts)
+            let seen = ObserverRecorder()
+            seen.install(on: store)
+            _ = try await store.append([newEvent("first")])
+            try await waitUntil { seen.offsets == [1] }
+            // Another node takes offset 2 and holds its transaction open for 3 s.
+            async let slow: Void = Self.foreignAppend(id: "slow", holdingFor: 3, url: url)
+            try await Self.waitUntilSleeping(3, url: url)
+            let answered = try await withCheckedThrowingContinuation { continuation in
+                store.append([newEvent("fast")]) { continuation.resume(with: $0) }
+            }
+            #expect(answered == [AppendResult(id: "fast", offset: 3, duplicate: false)])
+            // Answered while offset 2 is still uncommitted, and nothing was handed out past the gap.
+            #expect(try await PostgresTestDatabase.execute(["SELECT count(*)::text FROM blobhub_events WHERE id = 'slow'"], url: url) == ["0"])
+            #expect(seen.offsets == [1])
+            try await slow
+            try await waitUntil { seen.offsets.count >= 3 }
+            #expect(seen.offsets == [1, 2, 3])
+            try await store.close()
+        }
+    }
+
     /// A generic plan is made from the statistics of the moment it is made; on an empty log that would be a
     /// sequential scan for the id lookup, kept as the log grows. The pool's session settings rule it out.
     /// The lookup runs inside `blobhub_append_v3`, whose statements PL/pgSQL plans like prepared ones (generic under

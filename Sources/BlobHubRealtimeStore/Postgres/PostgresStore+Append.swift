@@ -13,9 +13,9 @@ extension PostgresStore {
         }
     }
 
-    /// The completion runs right after COMMIT, just before this node's fan-out gets the events (the
-    /// publish endpoint's answer is queued ahead of the delivery round); the async ``append(_:)`` returns
-    /// once they are handed to the fan-out.
+    /// The completion runs right after COMMIT, before this node's fan-out gets the events (at once when
+    /// nothing before them is outstanding, else once the tailer read up to them); the async ``append(_:)``
+    /// returns once they are handed to the fan-out.
     public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
         append(events, answersFirst: true, completion: completion)
     }
@@ -57,12 +57,12 @@ extension PostgresStore {
             for pending in group { pending.complete(.failure(error)) }
             return
         }
-        // Answered before the fan-out gets the events only when nothing before them is outstanding: a 202 then
-        // follows offset order, as deliveries do (docs/cluster.md, "Offsets and the watermark").
-        let deliverableNow = outcome.committed.map { sequencer.delivered >= $0.after } ?? false
+        // The publish endpoint is answered at once: its events are durable (SPEC §8). Waiting for the watermark
+        // as well — for other nodes' appends that took earlier offsets — cost a tailer round or two per publish
+        // (docs/cluster.md, "Acknowledgements"); readers still get every event in offset order.
         var waiting: [(GroupCommitQueue.Pending, [AppendResult])] = []
         for (pending, results) in zip(group, outcome.results) {
-            if pending.answersFirst && deliverableNow { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
+            if pending.answersFirst { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
         }
         if let stored = outcome.results.lazy.flatMap({ $0 }).filter({ !$0.duplicate }).map(\.offset).max() {
             notifier.committed(through: stored)
