@@ -101,6 +101,31 @@ struct CommitNotificationTests {
         }
     }
 
+    /// Schema version 4 adds the tailer round that announces (`blobhub_tail_v4`); a database of version 3 gets it.
+    @Test("a database of schema version 3 is migrated to 4, and commits are announced by the tailer's rounds")
+    func migratesFromVersion3() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute([
+                "DROP FUNCTION blobhub_tail_v4(bigint, bigint, text[], integer, text)",
+                "UPDATE blobhub_meta SET value = '3' WHERE key = 'schema_version'",
+            ], url: url)
+            let recorder = ChannelRecorder()
+            try await recorder.start(url: url)
+            defer { recorder.stop() }
+            let a = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["4"])
+            let b = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            try await waitUntil { a.peers.isPresent() }
+            var offsets: [Int64] = []
+            for index in 1...3 { offsets.append(try await a.append([newEvent("announced\(index)")])[0].offset) }
+            // Commits between two rounds are announced once, with the highest offset: the last one always is.
+            try await waitUntil { recorder.all.contains("e:\(offsets.last!):\(a.nodeID)") }
+            try await b.close()
+            try await a.close()
+        }
+    }
+
     @Test("the heartbeat counts other live rows, not stale ones: a node starts and stops announcing with them")
     func heartbeatCountsLiveRows() async throws {
         try await PostgresTestDatabase.withDatabase { url in

@@ -156,4 +156,26 @@ enum PostgresLogFunctions {
         $fn$
         """,
     ]
+
+    /// Schema version 4: the tailer's round also announces this node's commits (``CommitNotifier``), so a busy
+    /// node sends no notification statement of its own. `p_notify` null: no notification.
+    static let notifyingTailMigration: [String] = [
+        """
+        CREATE OR REPLACE FUNCTION blobhub_tail_v4(p_after bigint, p_prev_taken bigint, p_prev_pending text[], p_limit integer,
+                                                   p_notify text)
+        RETURNS TABLE (watermark bigint, taken bigint, pending text[], registry_version bigint,
+                       log_offset bigint, id text, type text, created_at bigint, keys text, json bytea)
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF p_notify IS NOT NULL THEN
+                -- The notification makes this transaction take an id and write a commit record; nothing here needs
+                -- that record flushed, and the round (the tailer's delivery) must not wait for an fsync.
+                PERFORM set_config('synchronous_commit', 'off', true);
+                PERFORM pg_notify('\(PostgresListener.channel)', p_notify);
+            END IF;
+            RETURN QUERY SELECT * FROM blobhub_tail_v3(p_after, p_prev_taken, p_prev_pending, p_limit);
+        END
+        $fn$
+        """,
+    ]
 }

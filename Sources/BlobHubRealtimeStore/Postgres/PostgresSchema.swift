@@ -10,7 +10,8 @@ import PostgresNIO
 /// * `blobhub_counters(name, value)`: `pruned_through`, `registry_version` (bumped by every registry change, so other
 ///   nodes reload); before schema version 3 also `head`, the last offset assigned under its row lock;
 /// * `blobhub_offsets` (version 3): the sequence offsets are taken from, and the functions of ``PostgresLogFunctions``
-///   (append, watermark probe); docs/cluster.md, "Offsets and the watermark";
+///   (append, watermark probe); docs/cluster.md, "Offsets and the watermark"; version 4 adds the tailer round that
+///   also notifies (`blobhub_tail_v4`, ``CommitNotifier``);
 /// * `blobhub_events(log_offset PRIMARY KEY, id UNIQUE, type, created_at, keys, json)`;
 /// * `blobhub_event_keys(key, log_offset)` with primary key `(key, log_offset)`: replay by key after an offset is an
 ///   index range scan; a second index on `log_offset` serves pruning;
@@ -64,6 +65,7 @@ enum PostgresSchema {
             """,
         ],
         PostgresLogFunctions.migration,
+        PostgresLogFunctions.notifyingTailMigration,
     ]
 
     static var currentVersion: Int { migrations.count }

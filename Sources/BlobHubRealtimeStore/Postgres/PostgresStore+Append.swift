@@ -64,14 +64,14 @@ extension PostgresStore {
         for (pending, results) in zip(group, outcome.results) {
             if pending.answersFirst { pending.complete(.success(results)) } else { waiting.append((pending, results)) }
         }
-        if let stored = outcome.results.lazy.flatMap({ $0 }).filter({ !$0.duplicate }).map(\.offset).max() {
-            notifier.committed(through: stored)
-        }
+        // Other nodes are told by the tailer's next round (``CommitNotifier``).
+        let announce = outcome.results.lazy.flatMap({ $0 }).filter({ !$0.duplicate }).map(\.offset).max()
+            .map { notifier.committed(through: $0) } ?? false
         if let committed = outcome.committed { sequencer.submit(committed) }
         // Offsets before them still outstanding, offsets not consecutive, or a duplicate of an event not read yet:
         // the tailer reads up to the watermark.
         let highest = outcome.results.lazy.flatMap { $0 }.map(\.offset).max() ?? 0
-        if highest > sequencer.delivered { tailer.wake.signal() }
+        if announce || highest > sequencer.delivered { tailer.wake.signal() }
         for (pending, results) in waiting {
             // Duplicates too: their first append may still be below the watermark.
             guard let last = results.lazy.map(\.offset).max() else {

@@ -77,10 +77,11 @@ public final class PostgresStore: RealtimeStore {
             }
             let nodeTag = NodeIdentity.generate()
             let sequencer = DeliverySequencer(delivered: watermark)
-            let tailer = PostgresTailer(
-                client: client, sequencer: sequencer, registryVersion: counters.registryVersion,
-                pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, logger: logger)
             let peers = PeerPresence(window: timeouts.liveness.staleAfter)
+            let notifier = CommitNotifier(node: nodeTag, peers: peers)
+            let tailer = PostgresTailer(
+                client: client, sequencer: sequencer, notifier: notifier, registryVersion: counters.registryVersion,
+                pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, logger: logger)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
                                             sequencer: sequencer, peers: peers, node: nodeTag, logger: logger)
             let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, peers: peers, liveness: timeouts.liveness,
@@ -90,7 +91,7 @@ public final class PostgresStore: RealtimeStore {
             // Nodes already running start announcing their commits now, not at their next heartbeat.
             await CommitNotifier.notify(client, payload: PostgresListener.startPayload(node: nodeTag), logger: logger)
             return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
-                                 peers: peers, timeouts: timeouts, logger: logger,
+                                 peers: peers, notifier: notifier, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }],
                                  heartbeat: Task { await nodeRow.run() })
         } catch let error as StoreError {
@@ -104,7 +105,7 @@ public final class PostgresStore: RealtimeStore {
     }
 
     private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer,
-                 nodeRow: PostgresNodes, peers: PeerPresence, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
+                 nodeRow: PostgresNodes, peers: PeerPresence, notifier: CommitNotifier, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
                  heartbeat: Task<Void, Never>) {
         self.epoch = epoch
         self.nodeTag = nodeTag
@@ -113,7 +114,7 @@ public final class PostgresStore: RealtimeStore {
         self.tailer = tailer
         self.nodeRow = nodeRow
         self.peers = peers
-        self.notifier = CommitNotifier(client: client, node: nodeTag, peers: peers, logger: logger)
+        self.notifier = notifier
         self.timeouts = timeouts
         self.logger = logger
         self.tasks = Mutex(tasks)

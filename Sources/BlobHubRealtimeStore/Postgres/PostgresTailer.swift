@@ -12,7 +12,8 @@ import Synchronization
 /// never skips an event that commits later, although appends commit out of offset order. It runs when woken (a
 /// NOTIFY of another node, a local commit that found a gap before it, a re-LISTEN) and at least every
 /// `pollInterval`, so missed notifications only cost latency. A successful poll also marks the database healthy; a
-/// failed one unhealthy (readiness).
+/// failed one unhealthy (readiness). Each round also carries this node's pending commit announcement
+/// (``CommitNotifier``); the writer wakes the tailer when there is one.
 final class PostgresTailer: Sendable {
     private struct State {
         var registryVersion: Int64
@@ -25,16 +26,19 @@ final class PostgresTailer: Sendable {
 
     let wake = WakeSignal()
     private let sequencer: DeliverySequencer
+    /// This node's commits to announce to the other nodes, sent with the next round.
+    private let notifier: CommitNotifier
     private let client: PostgresClient
     private let logger: Logger
     private let pollInterval: Duration
     private let healthTimeout: Duration
     private let state: Mutex<State>
 
-    init(client: PostgresClient, sequencer: DeliverySequencer, registryVersion: Int64, pollInterval: Duration,
-         healthTimeout: Duration, logger: Logger) {
+    init(client: PostgresClient, sequencer: DeliverySequencer, notifier: CommitNotifier, registryVersion: Int64,
+         pollInterval: Duration, healthTimeout: Duration, logger: Logger) {
         self.client = client
         self.sequencer = sequencer
+        self.notifier = notifier
         self.healthTimeout = healthTimeout
         self.logger = logger
         self.pollInterval = pollInterval
@@ -94,8 +98,10 @@ final class PostgresTailer: Sendable {
             repeat {
                 let after = sequencer.delivered
                 let prior = previous
+                let announce = notifier.takeAnnouncement()
                 let round = try await withDeadline(healthTimeout) { [client, logger] in
-                    try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit, logger: logger)
+                    try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit,
+                                                      announce: announce, logger: logger)
                 }
                 markHealthy(true)
                 logger.trace("tailer round", metadata: ["after": "\(after)", "watermark": "\(round.watermark.map(String.init) ?? "none")",

@@ -48,7 +48,7 @@ enum PostgresWatermark {
         }
     }
 
-    /// One tailer round (`blobhub_tail_v3`): a new probe, the watermark now allowed, and the events after `after`
+    /// One tailer round (`blobhub_tail_v4`: the notification, then `blobhub_tail_v3`): a new probe, the watermark now allowed, and the events after `after`
     /// up to it (at most `limit`).
     struct Round: Sendable {
         var probe: Probe
@@ -58,10 +58,12 @@ enum PostgresWatermark {
         var events: [StoredEvent]
     }
 
-    static func round(_ client: PostgresClient, after: Int64, previous: Probe?, limit: Int, logger: Logger) async throws -> Round {
+    /// `announce`: a notification payload sent on the channel first (``CommitNotifier``), or nil.
+    static func round(_ client: PostgresClient, after: Int64, previous: Probe?, limit: Int, announce: String? = nil,
+                      logger: Logger) async throws -> Round {
         let rows = try await client.query("""
             SELECT watermark, taken, pending, registry_version, log_offset, id, type, created_at, keys, json
-            FROM blobhub_tail_v3(\(after), \(previous?.taken), \(previous?.pending ?? [])::text[], \(Int32(limit)))
+            FROM blobhub_tail_v4(\(after), \(previous?.taken), \(previous?.pending ?? [])::text[], \(Int32(limit)), \(announce))
             """, logger: logger)
         var round: Round?
         var events: [StoredEvent] = []
