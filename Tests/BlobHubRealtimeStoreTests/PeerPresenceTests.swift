@@ -126,6 +126,28 @@ struct CommitNotificationTests {
         }
     }
 
+    /// A busy node is woken far more often than it needs rounds; rounds start at least
+    /// ``PostgresTailer/minimumRoundInterval`` apart whatever the wakes.
+    @Test("a flood of wakes: the tailer's rounds stay at least the minimum interval apart")
+    func roundsAreCoalesced() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            let before = store.tailer.rounds
+            let start = ContinuousClock.now
+            for _ in 0..<2_000 {
+                store.tailer.wake.signal()
+                try await Task.sleep(for: .microseconds(100))
+            }
+            let elapsed = ContinuousClock.now - start
+            let rounds = store.tailer.rounds - before
+            // One round per interval, plus the one running when the flood began and the one it started at its end.
+            let bound = Int(elapsed / PostgresTailer.minimumRoundInterval) + 2
+            #expect(rounds <= bound, "\(rounds) rounds in \(elapsed)")
+            #expect(rounds >= 2, "the wakes started rounds")
+            try await store.close()
+        }
+    }
+
     @Test("the heartbeat counts other live rows, not stale ones: a node starts and stops announcing with them")
     func heartbeatCountsLiveRows() async throws {
         try await PostgresTestDatabase.withDatabase { url in

@@ -20,6 +20,7 @@ final class PostgresTailer: Sendable {
         var healthy = true
         var stopped = false
         var registryObserver: (@Sendable () -> Void)?
+        var rounds = 0
     }
 
     static let batchLimit = 1000
@@ -61,7 +62,13 @@ final class PostgresTailer: Sendable {
     /// The loop; returns when the task is cancelled (then `stop()` has been called).
     func run() async {
         var previous: PostgresWatermark.Probe?
+        var lastStart: ContinuousClock.Instant?
         while !Task.isCancelled {
+            if let lastStart, lastStart + Self.minimumRoundInterval > .now {
+                try? await Task.sleep(until: lastStart + Self.minimumRoundInterval)
+            }
+            lastStart = .now
+            state.withLock { $0.rounds += 1 }
             switch await catchUp(&previous) {
             case .failed:
                 await wake.wait(timeout: pollInterval)
@@ -81,6 +88,18 @@ final class PostgresTailer: Sendable {
     /// end sooner and wake it: another node's commit by its notification, this node's by its writer. Shorter polls
     /// cost a tailer round each (measured: at 2 ms, three busy nodes spent more on rounds than on appends).
     static let settleInterval: Duration = .milliseconds(5)
+
+    /// Rounds start at least this far apart. A busy node is woken far more often (each commit of its own that
+    /// found a gap, each announcement of another node): one round per wake cost the database a lock-table
+    /// reading and a read each, ~300 rounds per second per node on three busy nodes, so the database's load
+    /// grew with the number of nodes. Coalesced, a round reads everything committed meanwhile; the price is up
+    /// to this much delivery latency on a busy node, none on a quiet one (its rounds are further apart).
+    /// Measured (3 nodes, wrk, one machine): 5.5–5.8k → 6.2k events/s, PostgreSQL CPU 91–96 → 83–86 %;
+    /// cross-node latency p99 at 100 events/s 6.1 → 7.6 ms.
+    static let minimumRoundInterval: Duration = .milliseconds(4)
+
+    /// Rounds started since the store opened (tests check the interval holds under a flood of wakes).
+    var rounds: Int { state.withLock { $0.rounds } }
 
     /// Ends the loop's waits.
     func stop() {
