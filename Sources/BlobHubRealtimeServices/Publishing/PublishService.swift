@@ -16,10 +16,10 @@ package struct PublishService: Sendable {
     package struct Accepted: Sendable { package var id: String; package var offset: Int64 }
 
     /// Intake runs on the caller's thread; the outcome arrives once the events are durable (or the append
-    /// failed). An ``EventIntake/Rejection`` is reported before anything is stored. On SQLite the
-    /// outcome may arrive just before the commit observer hands the events to fan-out (the publish
-    /// endpoint's answer is queued ahead of the round); callers that act on the connections afterwards
-    /// use the async variant.
+    /// failed). An ``EventIntake/Rejection`` is reported before anything is stored. The outcome may
+    /// arrive before the commit observer hands the events to fan-out: on SQLite just before (the publish
+    /// endpoint's answer is queued ahead of the round), on PostgreSQL until another node's earlier offsets
+    /// committed (docs/cluster.md); callers that act on the connections afterwards use the async variant.
     func publish(_ objects: [JSONValue], completion: @escaping @Sendable (Result<[Accepted], any Error>) -> Void) {
         let prepared: EventIntake.Prepared
         do {
