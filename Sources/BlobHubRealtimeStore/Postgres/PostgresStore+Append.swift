@@ -59,7 +59,7 @@ extension PostgresStore {
         }
         // The publish endpoint is answered at once: its events are durable (SPEC §8). Waiting for the watermark
         // as well — for other nodes' appends that took earlier offsets — cost a tailer round or two per publish
-        // (docs/cluster.md, "Acknowledgements"); readers still get every event in offset order.
+        // (docs/cluster.md, "Offsets and the watermark", 4); readers still get every event in offset order.
         var waiting: [(GroupCommitQueue.Pending, [AppendResult])] = []
         for (pending, results) in zip(group, outcome.results) {
             if pending.answersFirst { pending.complete(.success(results)) } else { waiting.append((pending, results)) }

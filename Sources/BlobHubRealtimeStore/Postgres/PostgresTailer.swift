@@ -66,6 +66,7 @@ final class PostgresTailer: Sendable {
         while !Task.isCancelled {
             if let lastStart, lastStart + Self.minimumRoundInterval > .now {
                 try? await Task.sleep(until: lastStart + Self.minimumRoundInterval)
+                if Task.isCancelled { return }  // the store is closing: no round on a pool shutting down
             }
             lastStart = .now
             state.withLock { $0.rounds += 1 }
