@@ -12,11 +12,11 @@ import Synchronization
 ///   a sequence without any lock, and every reader hands out events only up to the watermark, below which nothing
 ///   can commit any more (``PostgresLogFunctions``; docs/cluster.md has the argument).
 /// * Appends queued on one node share one statement (group commit, see `PostgresStore+Append.swift`); a node
-///   runs ``writers`` such statements at a time.
+///   runs ``writers`` (one) such statement at a time.
 /// * The commit observer sees the events committed by every node, in offset order (``DeliverySequencer``):
 ///   this node's own right after COMMIT, the others' through ``PostgresTailer``, woken by LISTEN/NOTIFY
-///   (``PostgresListener``) and by a poll. `append` returns after its events reached the observer (bounded
-///   wait), so local subscribers have them queued when a publish is acknowledged.
+///   (``PostgresListener``) and by a poll. The async `append` returns after its events reached the observer
+///   (bounded wait); the completion-based one (the publish endpoint) answers at COMMIT (docs/cluster.md).
 /// * Registry changes bump `registry_version`; other nodes see the new version and reload (``setRegistryObserver(_:)``).
 /// * Each node heartbeats its row of `blobhub_nodes` about once a second (``PostgresNodes``): ``nodes()``.
 /// * Owns its `PostgresClient` pool: `run()` runs in a task started here and cancelled by ``close()``.
@@ -34,9 +34,12 @@ public final class PostgresStore: RealtimeStore {
     /// Whether another node shares the database (commits are announced only then).
     let peers: PeerPresence
     let timeouts: Timeouts
-    /// Appends hold no lock, so a second writer's statement runs while the first one's COMMIT flushes; measured in
-    /// BENCHMARKS.md ("Cluster").
-    static let writers = 2
+    /// One group in flight per node: appends that arrive meanwhile form the next, larger group. A second writer
+    /// (its statement running while the first one's COMMIT flushes) halved the groups and, on a CPU-bound
+    /// machine, cost more in statements than it saved in waiting: with one, single-event publishes (wrk, 32
+    /// connections) went 13.4–14.2k → 16.0–17.2k events/s on one node and 6.0–6.7k → 7.4–7.8k over three
+    /// (three pairs each); batched publish, fan-out and cross-node latency within run-to-run noise.
+    static let writers = 1
     let appendQueue = GroupCommitQueue(maxWriters: PostgresStore.writers)
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
