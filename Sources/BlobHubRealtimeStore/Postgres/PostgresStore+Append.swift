@@ -1,10 +1,11 @@
 import Logging
 import PostgresNIO
 
-/// Appends: queued, then written by the node's writer tasks, all appends queued meanwhile in one statement
-/// (group commit, ``PostgresAppendGroup``). After COMMIT the node hands its own events to its fan-out at once
-/// (``DeliverySequencer``) unless offsets before them are still outstanding (another writer's, of this node or
-/// another); then the tailer reads them up to the watermark. Other nodes learn of them through the log
+/// Appends: queued, then written by the node's writer (``PostgresStore/writers``), all appends queued meanwhile in
+/// one statement (group commit, ``PostgresAppendGroup``). After COMMIT the node hands its own events to its
+/// fan-out at once (``DeliverySequencer``) unless offsets before them are still outstanding (another node's
+/// appends, or another group of this node's when it runs more than one writer); then the tailer reads them up to
+/// the watermark. Other nodes learn of them through the log
 /// (NOTIFY → tailer).
 extension PostgresStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendResult] {
@@ -78,8 +79,8 @@ extension PostgresStore {
                 pending.complete(.success(results))
                 continue
             }
-            // Bounded: the events are committed either way; the wait keeps acknowledgements in offset order and
-            // "queued for local subscribers when append returns".
+            // Bounded: the events are committed either way; the wait gives the async `append` (admin commands,
+            // tools) "queued for local subscribers when it returns".
             sequencer.whenDelivered(through: last, timeout: timeouts.delivery) { pending.complete(.success(results)) }
         }
     }
