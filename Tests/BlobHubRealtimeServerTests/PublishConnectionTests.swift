@@ -1,3 +1,4 @@
+import BlobHubRealtimeServices
 import Foundation
 import Testing
 
@@ -52,6 +53,35 @@ import Testing
             let all = responses.flatMap(offsets)
             #expect(all.count == 4)
             #expect(all == all.sorted() && Set(all).count == 4)
+        }
+    }
+
+    /// Hundreds of publishes in one write: the connection reads on while a publish is with the store, stops
+    /// reading once later requests are held, and resumes after each answer; every request is answered, in order.
+    /// SQLite: each answer comes back from the store's writer, so later requests arrive while one is pending.
+    @Test func aPipelinedBurstIsAnsweredCompletelyInOrder() async throws {
+        try await withTemporaryDirectory { directory in
+        try await withPlatform({ $0.store = "sqlite:" + directory.appendingPathComponent("log.sqlite").path }) { (server: TestServerHandle) async throws in
+            let socket = try await RawSocket.connect(port: server.port)
+            defer { Task { await socket.close() } }
+            let count = 300
+            var burst = ""
+            for index in 0..<count {
+                let body = sessionEvent("burst.\(index)", id: "burst-\(index)")
+                burst += "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(TestKeys.publisher)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            try await socket.write(burst)
+            var answered: [Int] = []
+            for _ in 0..<count {
+                let response = try await socket.inbox.read("response", timeout: .seconds(20)) { HTTPResponseHead.parse(&$0) }
+                #expect(response.status == 202)
+                answered += offsets(response)
+            }
+            #expect(answered.count == count)
+            #expect(answered == answered.sorted() && Set(answered).count == count)
+            // The connection is still usable afterwards.
+            #expect(try await socket.request("GET", "/healthz").status == 200)
+        }
         }
     }
 

@@ -12,8 +12,8 @@ import NIOHTTP1
 /// after the answer, and a graceful-shutdown quiesce that arrives while a publish is being answered
 /// closes the connection once the answer is written (passed on, it would close it before).
 /// Requests are answered strictly in order: while a publish waits for the store, or a router request has
-/// not finished its response, later request parts are held and the socket is not read (a pipelining
-/// client cannot make it buffer more than one read). The answer is written when the append completes:
+/// not finished its response, later request parts are held, and once any are held the socket is not read
+/// (a pipelining client cannot make it buffer more than one read). The answer is written when the append completes:
 /// inline for the memory store, one hop from the writer for SQLite.
 final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -187,7 +187,11 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func read(context: ChannelHandlerContext) {
-        if isPublishing || !held.isEmpty {
+        // Reading goes on while a publish waits for the store (a client that waits for each answer sends
+        // nothing meanwhile, and holding the read would cost two `epoll_ctl` calls per request); it stops
+        // once parts of a later request are held, so a pipelining client still cannot make this connection
+        // buffer more than one read.
+        if !held.isEmpty {
             readPending = true
         } else {
             context.read()
@@ -240,14 +244,9 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             forwardedOutsideRead = false
             context.fireChannelReadComplete()
         }
-        if held.isEmpty, readPending, !isPublishing {
+        if held.isEmpty, readPending {
             readPending = false
             context.read()
         }
-    }
-
-    private var isPublishing: Bool {
-        if case .publishing = state { return true }
-        return false
     }
 }
