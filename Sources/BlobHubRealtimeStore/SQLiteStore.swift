@@ -354,10 +354,12 @@ public final class SQLiteStore: RealtimeStore {
 
     // MARK: Multi-row statements
 
-    /// Rows per statement: chunks are powers of 4 up to 256, so each statement shape has at most five sizes
-    /// (and GRDB caches at most five prepared statements per shape). 256 rows × 6 columns stays far below
-    /// SQLite's limit of 32,766 bound parameters.
-    private static let chunkSizes = [256, 64, 16, 4, 1]
+    /// Rows per statement: every size up to 32, so a group of single-event publishes (one per waiting
+    /// connection, rarely more than a few dozen) is one statement of each shape where powers of 4 made a
+    /// group of 13 four; larger batches take 256s and 64s first. At most 34 prepared statements per shape
+    /// (GRDB caches them on the writer); 256 rows × 6 columns stays far below SQLite's limit of 32,766 bound
+    /// parameters.
+    private static let chunkSizes = [256, 64] + Array((1...32).reversed())
 
     private static func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) throws {
         var start = 0
