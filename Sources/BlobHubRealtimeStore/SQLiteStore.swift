@@ -16,8 +16,8 @@ import Synchronization
 /// * `events(log_offset INTEGER PRIMARY KEY AUTOINCREMENT, id UNIQUE, type, created_at, keys, json)`:
 ///   AUTOINCREMENT never reuses an offset, even after the newest events were pruned, and keeps the high-water
 ///   mark in `sqlite_sequence` (the head). `keys` is the keys list in a length-prefixed encoding;
-/// * `event_keys(key, log_offset) WITHOUT ROWID` with primary key `(key, log_offset)` for replay by key, and an
-///   index on `log_offset` for pruning;
+/// * `event_keys(key, log_offset) WITHOUT ROWID` with primary key `(key, log_offset)` for replay by key (v1 also
+///   had an index on `log_offset` for pruning; migration "v3" drops it, see ``prune(_:nowMs:)``);
 /// * `registry(kind, id, data)` with primary key `(kind, id)`.
 ///
 /// Migration "v2" adds `meta.keys_indexed_through`: the key index trails the log (see ``keyIndexLag``). An
@@ -45,6 +45,9 @@ public final class SQLiteStore: RealtimeStore {
     let groupRetries = Atomic<Int>(0)
     /// The last append failed because the disk was full: unhealthy until a write succeeds again.
     private let diskFull = Atomic<Bool>(false)
+    /// The key index holds no entry of an event pruned through this offset (0: not known; swept at the first
+    /// prune of each start).
+    private let keysSweptThrough = Atomic<Int64>(0)
 
     /// Events the key index may trail the log by before commits start indexing (see the type's comment); with
     /// many distinct keys per commit it may trail by up to 4 × this, the bound of the tail a read by key scans.
@@ -135,6 +138,10 @@ public final class SQLiteStore: RealtimeStore {
                 INSERT INTO meta (key, value)
                 SELECT 'keys_indexed_through', CAST(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS TEXT)
                 """)
+        }
+        migrator.registerMigration("v3") { db in
+            // Pruning sweeps the key index key by key (see `prune`); this index only served deleting by offset.
+            try db.execute(sql: "DROP INDEX IF EXISTS event_keys_by_offset")
         }
         return migrator
     }
@@ -485,12 +492,24 @@ public final class SQLiteStore: RealtimeStore {
     /// Events deleted per transaction when pruning: appends queued behind a chunk wait only for it (they run
     /// between chunks), and the WAL grows by one chunk at a time. Found by the soak test: one transaction
     /// deleting a burst's worth of large events grew the WAL to 100 MB and held the writer; then chunks of
-    /// 5,000 still held appends for 70-100 ms every pruning pass (the subscribers' p99 every 30 s), and
-    /// chunks of 1,000 25-35 ms with or without an fsync: deleting an event's routing keys touches a leaf of
-    /// the key index per key (keys of different sessions live far apart), so a chunk's cost is its pages.
+    /// 5,000 still held appends for 70-100 ms every pruning pass (the subscribers' p99 every 30 s).
     /// Appends queued behind a chunk run before the next one, so a small chunk is what bounds their wait.
     static let pruneChunk = 250
 
+    /// One step of the key sweep (``sweepKeys(_:from:through:)``) visits at most this many distinct keys (each a
+    /// seek and a delete of the key's pruned entries) and deletes at most ``entriesPerSweepStep`` entries (a key
+    /// with more is continued by the next step): a step holds appends for about a millisecond.
+    static let keysPerSweepStep = 64
+    static let entriesPerSweepStep = 1024
+
+    /// Pruning deletes events in chunks of ``pruneChunk`` (the oldest first, so those are neighbouring pages),
+    /// then sweeps their routing keys out of the key index key by key (``sweepKeys(_:from:through:)``).
+    /// Why not with the events, by offset: a pruned event's keys live in leaves far apart (one per session,
+    /// revision, organization it routes to), so deleting them by offset wrote several leaves per event, every
+    /// pruning pass, and held the appends queued behind each chunk for several milliseconds (the soak's p99
+    /// under load was in those passes). Key by key, each leaf holding pruned entries is written once per pass.
+    /// Until the sweep reaches a key, its pruned entries remain in `event_keys`; reads by key join `events`,
+    /// so they never see them.
     public func prune(_ policy: RetentionPolicy, nowMs: Int64) async throws -> Int {
         let (prunedThrough, through) = try await pool.read { db -> (Int64, Int64) in
             let head = try Self.head(db)
@@ -508,39 +527,85 @@ public final class SQLiteStore: RealtimeStore {
         var removed = 0
         while done < through {
             let after = done
-            let step = try await pool.writeWithoutTransaction { db -> (last: Int64, removed: Int)? in
-                // A prune need not be durable at its commit: lost in a crash, it is redone, and the next append's
-                // fsync covers its WAL frames anyway. The writer is serialized, so no append commits while this
-                // connection is set to NORMAL; FULL is set again before the writer is released, and a failure to
-                // set it is thrown, never swallowed (appends must not commit unsynced).
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                let step = Result { () throws -> (last: Int64, removed: Int)? in
-                    var step: (last: Int64, removed: Int)?
-                    try db.inTransaction {
-                        step = try Self.deleteChunk(db, after: after, through: through)
-                        return .commit
-                    }
-                    return step
-                }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                return try step.get()
-            }
-            guard let step else { break }
+            guard let step = try await writeUnsynced({ try Self.deleteChunk($0, after: after, through: through) }) else { break }
             done = step.last
             removed += step.removed
+        }
+        // Also after a pass that removed nothing: a sweep cut short (a crash, a failed step) is finished by the next.
+        let pruned = done
+        if keysSweptThrough.load(ordering: .relaxed) < pruned {
+            var position: SweepPosition? = SweepPosition(key: "", including: true)
+            while let from = position {
+                position = try await writeUnsynced { try Self.sweepKeys($0, from: from, through: pruned) }
+            }
+            keysSweptThrough.store(pruned, ordering: .relaxed)
         }
         return removed
     }
 
-    /// Deletes the first ``pruneChunk`` events after `after` (at most through `through`) and their keys; nil when
-    /// there were none. Runs inside the caller's transaction.
+    /// Runs `body` in a transaction on the writer without an fsync at its commit. For pruning, which need not be
+    /// durable at its commit: lost in a crash, it is redone, and the next append's fsync covers its WAL frames
+    /// anyway. The writer is serialized, so no append commits while the connection is set to NORMAL; FULL is set
+    /// again before the writer is released, and a failure to set it is thrown, never swallowed (appends must not
+    /// commit unsynced).
+    private func writeUnsynced<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db -> T in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            let outcome = Result { () throws -> T in
+                var value: T?
+                try db.inTransaction {
+                    value = try body(db)
+                    return .commit
+                }
+                return value!
+            }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try outcome.get()
+        }
+    }
+
+    /// Where the key sweep goes on: at `key` itself (its pruned entries were cut short by a step's budget), or
+    /// after it.
+    struct SweepPosition: Sendable {
+        var key: String
+        var including: Bool
+    }
+
+    /// Deletes the key index entries of pruned events (offset ≤ `through`) in key order from `start`, within
+    /// one step's budget (``keysPerSweepStep``, ``entriesPerSweepStep``); returns where the next step goes on,
+    /// nil when no key is left. A key's entries sort by offset, so its pruned ones are the first of its range:
+    /// the delete writes the leaves holding them and nothing else.
+    private static func sweepKeys(_ db: Database, from start: SweepPosition, through: Int64) throws -> SweepPosition? {
+        var position = start
+        var budget = entriesPerSweepStep
+        for _ in 0..<keysPerSweepStep {
+            let seek = position.including
+                ? "SELECT key FROM event_keys WHERE key >= ? ORDER BY key LIMIT 1"
+                : "SELECT key FROM event_keys WHERE key > ? ORDER BY key LIMIT 1"
+            guard let key = try String.fetchOne(db.cachedStatement(sql: seek), arguments: [position.key]) else { return nil }
+            // More pruned entries than the budget: delete the budget's worth and go on with this key next step.
+            if let cut = try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT log_offset FROM event_keys WHERE key = ? AND log_offset <= ? ORDER BY log_offset LIMIT 1 OFFSET ?
+                """), arguments: [key, through, budget]) {
+                try db.cachedStatement(sql: "DELETE FROM event_keys WHERE key = ? AND log_offset < ?").execute(arguments: [key, cut])
+                return SweepPosition(key: key, including: true)
+            }
+            try db.cachedStatement(sql: "DELETE FROM event_keys WHERE key = ? AND log_offset <= ?").execute(arguments: [key, through])
+            budget -= db.changesCount
+            position = SweepPosition(key: key, including: false)
+            if budget <= 0 { break }
+        }
+        return position
+    }
+
+    /// Deletes the first ``pruneChunk`` events after `after` (at most through `through`); nil when there were
+    /// none. Their keys are swept afterwards. Runs inside the caller's transaction.
     private static func deleteChunk(_ db: Database, after: Int64, through: Int64) throws -> (last: Int64, removed: Int)? {
         guard let last = try Int64.fetchOne(db, sql: """
             SELECT MAX(log_offset) FROM (
                 SELECT log_offset FROM events WHERE log_offset > ? AND log_offset <= ? ORDER BY log_offset LIMIT ?)
             """, arguments: [after, through, pruneChunk])
         else { return nil }
-        try db.execute(sql: "DELETE FROM event_keys WHERE log_offset <= ?", arguments: [last])
         try db.execute(sql: "DELETE FROM events WHERE log_offset <= ?", arguments: [last])
         let removed = db.changesCount
         let current = try prunedThrough(db)
@@ -630,6 +695,13 @@ public final class SQLiteStore: RealtimeStore {
     func keyIndexState() async throws -> (indexedThrough: Int64, rows: Int) {
         try await pool.read { db in
             (try Self.keysIndexedThrough(db), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_keys") ?? -1)
+        }
+    }
+
+    /// The names of the database's indexes; for tests.
+    func schemaIndexNames() async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name")
         }
     }
 

@@ -113,6 +113,68 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("pruning sweeps the pruned events' keys out of the key index, over several sweep steps")
+    func pruneSweepsTheKeyIndex() async throws {
+        try await withDatabasePath { path in
+            // Every key indexed at once; a key of its own per event (more distinct keys than a sweep step visits)
+            // and one key on every event (more pruned entries than a step deletes: continued over steps).
+            let store = try SQLiteStore(path: path, keyIndexLag: 1)
+            let total = 2_600
+            #expect(total - 100 > SQLiteStore.keysPerSweepStep * 5)
+            #expect(total - 100 > SQLiteStore.entriesPerSweepStep * 2)
+            _ = try await store.append((1...total).map { newEvent("e\($0)", keys: ["all", "n|\($0 % 7)", "e|\($0)"]) })
+            #expect(try await store.keyIndexState().rows == total * 3)
+            #expect(try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 100), nowMs: 0) == total - 100)
+            // Only the retained events' keys are left, and reads by key still find exactly those.
+            #expect(try await store.keyIndexState().rows == 100 * 3)
+            #expect(try await store.events(withKey: "all", after: 0, limit: 1000).map(\.offset) == Array(2_501...2_600))
+            #expect(try await store.events(withKey: "n|3", after: 0, limit: 1000).map(\.offset) == (2_501...2_600).filter { $0 % 7 == 3 })
+            #expect(try await store.events(withKey: "e|42", after: 0, limit: 10).isEmpty)
+            try await store.close()
+        }
+    }
+
+    @Test("entries of pruned events the sweep has not reached are never read, and the next prune sweeps them")
+    func unsweptEntriesAreInvisibleAndSweptLater() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path, keyIndexLag: 1)
+            _ = try await store.append((1...80).map { newEvent("e\($0)", keys: ["all", "n|\($0 % 3)"]) })
+            // Events deleted behind the sweep's back (as a crash between a prune's chunks and its sweep leaves them).
+            try await store.executeOnWriter("DELETE FROM events WHERE log_offset <= 50")
+            try await store.executeOnWriter("UPDATE meta SET value = '50' WHERE key = 'pruned_through'")
+            #expect(try await store.keyIndexState().rows == 160)
+            #expect(try await store.events(withKey: "all", after: 0, limit: 100).map(\.offset) == Array(51...80))
+            #expect(try await store.events(withKey: "n|1", after: 10, limit: 5).map(\.offset) == [52, 55, 58, 61, 64])
+            // A prune that removes nothing still finishes the sweep.
+            #expect(try await store.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 1000), nowMs: 0) == 0)
+            #expect(try await store.keyIndexState().rows == 60)
+            try await store.close()
+        }
+    }
+
+    @Test("a v2 file loses the index by offset it no longer needs (v3) and prunes as before")
+    func migrationFromV2() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path, keyIndexLag: 1)
+            _ = try await store.append((1...20).map { newEvent("e\($0)", keys: ["k"]) })
+            try await store.close()
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3'")
+                try db.execute(sql: "CREATE INDEX event_keys_by_offset ON event_keys (log_offset)")
+            }
+            try queue.close()
+
+            let migrated = try SQLiteStore(path: path, keyIndexLag: 1)
+            let indexes = try await migrated.schemaIndexNames()
+            #expect(!indexes.contains("event_keys_by_offset"))
+            #expect(try await migrated.prune(RetentionPolicy(maxAgeMs: .max, maxEvents: 5), nowMs: 0) == 15)
+            #expect(try await migrated.keyIndexState().rows == 5)
+            #expect(try await migrated.events(withKey: "k", after: 0, limit: 100).map(\.id) == (16...20).map { "e\($0)" })
+            try await migrated.close()
+        }
+    }
+
     @Test("reads by key agree with a filter of the whole log wherever the key index stands",
           arguments: [(1, 64), (3, 64), (7, 64), (1024, 64), (3, 2), (7, 1)] as [(Int64, Int)])
     func keyIndexBehindTheLog(lag: Int64, keysPerStep: Int) async throws {
@@ -230,7 +292,7 @@ struct SQLiteStoreTests {
             }
             let after = try DatabaseQueue(path: path)
             #expect(try await after.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-                    == ["v1", "v2", "v99-from-the-future"])
+                    == ["v1", "v2", "v3", "v99-from-the-future"])
             try after.close()
         }
     }
