@@ -247,16 +247,34 @@ public final class SQLiteStore: RealtimeStore {
     ///
     /// Work is done in multi-row statements (a handful per batch instead of several per event): one lookup
     /// of the batch's ids already in the log, then the new events with offsets assigned here in input order
-    /// (head + 1, head + 2, …); their keys are indexed later (``indexKeysIfBehind(_:head:lag:keysPerStep:)``). Inserting explicit offsets into the AUTOINCREMENT table
-    /// moves `sqlite_sequence` (the head) along, and duplicates never consume an offset.
+    /// (head + 1, head + 2, …); their keys are indexed later (``indexKeysIfBehind(_:head:lag:keysPerStep:)``).
+    /// Inserting explicit offsets into the AUTOINCREMENT table moves `sqlite_sequence` (the head) along, and
+    /// duplicates never consume an offset.
+    ///
+    /// A batch that fits one statement and repeats no id of its own is first inserted without the lookup (the
+    /// insert checks the `id` index anyway): a group of single-event publishes is almost never a retry, and the
+    /// lookup was a fifth of its writer time. An id already in the log fails that statement (SQLite undoes the
+    /// statement alone, not the transaction), and the batch goes the way with the lookup.
     private static func insert(_ batch: [ValidatedEvent], _ db: Database) throws -> ([AppendResult], [StoredEvent]) {
-        // Ids already in the log.
-        var known: [String: Int64] = [:]
-        var uniqueIDs: [String] = []
         var seen = Set<String>(minimumCapacity: batch.count)
+        var uniqueIDs: [String] = []
+        uniqueIDs.reserveCapacity(batch.count)
         for item in batch where seen.insert(item.event.id).inserted {
             uniqueIDs.append(item.event.id)
         }
+        let head = try head(db)
+        if uniqueIDs.count == batch.count, batch.count <= maxRowsPerUnsplitStatement {
+            let stored = batch.enumerated().map { $0.element.stored(at: head + 1 + Int64($0.offset)) }
+            do {
+                try insertEvents(stored, db)
+                return (stored.map { AppendResult(id: $0.id, offset: $0.offset, duplicate: false) }, stored)
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                // An id is in the log already: the lookup below sorts it out.
+            }
+        }
+
+        // Ids already in the log.
+        var known: [String: Int64] = [:]
         try forEachChunk(of: uniqueIDs.count) { range in
             let statement = try db.cachedStatement(sql: findIDsSQL(count: range.count))
             let rows = try Row.fetchCursor(statement, arguments: StatementArguments(uniqueIDs[range].map { $0.databaseValue }))
@@ -268,7 +286,7 @@ public final class SQLiteStore: RealtimeStore {
         }
 
         // Offsets in input order; an id seen earlier in the batch is a duplicate of that one.
-        var next = try head(db)
+        var next = head
         var results: [AppendResult] = []
         results.reserveCapacity(batch.count)
         var stored: [StoredEvent] = []
@@ -283,7 +301,12 @@ public final class SQLiteStore: RealtimeStore {
             stored.append(item.stored(at: next))
             results.append(AppendResult(id: item.event.id, offset: next, duplicate: false))
         }
+        try insertEvents(stored, db)
+        return (results, stored)
+    }
 
+    /// Inserts events with their offsets, in multi-row statements (``forEachChunk(of:_:)``).
+    private static func insertEvents(_ stored: [StoredEvent], _ db: Database) throws {
         try forEachChunk(of: stored.count) { range in
             // Plain `DatabaseValue`s rather than existentials: argument conversion is a visible share of the
             // CPU time of an append.
@@ -301,8 +324,6 @@ public final class SQLiteStore: RealtimeStore {
             statement.setUncheckedArguments(StatementArguments(arguments))  // 6 per row by construction
             try statement.execute()
         }
-
-        return (results, stored)
     }
 
     // MARK: Key index
@@ -366,7 +387,9 @@ public final class SQLiteStore: RealtimeStore {
     /// group of 13 four; larger batches take 256s and 64s first. At most 34 prepared statements per shape
     /// (GRDB caches them on the writer); 256 rows × 6 columns stays far below SQLite's limit of 32,766 bound
     /// parameters.
-    private static let chunkSizes = [256, 64] + Array((1...32).reversed())
+    private static let chunkSizes = [256, 64] + Array((1...maxRowsPerUnsplitStatement).reversed())
+    /// Any batch of up to this many rows is one statement.
+    private static let maxRowsPerUnsplitStatement = 32
 
     private static func forEachChunk(of count: Int, _ body: (Range<Int>) throws -> Void) throws {
         var start = 0

@@ -113,6 +113,31 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("a small batch holding an id already in the log: the insert without lookup fails alone, the lookup answers")
+    func optimisticInsertFallsBackToTheLookup() async throws {
+        try await withDatabasePath { path in
+            let store = try SQLiteStore(path: path)
+            let recorder = ObserverRecorder()
+            recorder.install(on: store)
+            _ = try await store.append([newEvent("a"), newEvent("b")])
+            // No id repeated within the batch (the insert is tried first), one of them known.
+            #expect(try await store.append([newEvent("c"), newEvent("a"), newEvent("d")]) == [
+                AppendResult(id: "c", offset: 3, duplicate: false),
+                AppendResult(id: "a", offset: 1, duplicate: true),
+                AppendResult(id: "d", offset: 4, duplicate: false),
+            ])
+            // The largest batch tried without lookup, its last id known.
+            let batch = (0..<31).map { newEvent("f\($0)") } + [newEvent("b")]
+            let results = try await store.append(batch)
+            #expect(results.map(\.offset) == Array(5...35) + [2])
+            #expect(results.last?.duplicate == true)
+            #expect(try await store.events(after: 0, limit: 100).map(\.id) == ["a", "b", "c", "d"] + (0..<31).map { "f\($0)" })
+            #expect(recorder.offsets == Array(1...35))
+            #expect(store.groupRetries.load(ordering: .relaxed) == 0)
+            try await store.close()
+        }
+    }
+
     @Test("pruning sweeps the pruned events' keys out of the key index, over several sweep steps")
     func pruneSweepsTheKeyIndex() async throws {
         try await withDatabasePath { path in
