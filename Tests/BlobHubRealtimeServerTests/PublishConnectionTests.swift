@@ -1,5 +1,6 @@
 import BlobHubRealtimeServices
 import Foundation
+import NIOCore
 import Testing
 
 /// `POST /v1/events` is answered on the connection's event loop (`PublishRequestHandler`), beside the
@@ -81,6 +82,25 @@ import Testing
             #expect(answered == answered.sorted() && Set(answered).count == count)
             // The connection is still usable afterwards.
             #expect(try await socket.request("GET", "/healthz").status == 200)
+        }
+        }
+    }
+
+    /// A client that ends its side of TCP right after its request still gets the answer (the store answers
+    /// after the end of input arrived), then the connection closes.
+    @Test func aHalfClosedPublisherIsAnsweredBeforeTheClose() async throws {
+        try await withTemporaryDirectory { directory in
+        try await withPlatform({ $0.store = "sqlite:" + directory.appendingPathComponent("log.sqlite").path }) { (server: TestServerHandle) async throws in
+            for index in 0..<20 {
+                let socket = try await RawSocket.connect(port: server.port)
+                let body = sessionEvent("half.\(index)")
+                try await socket.write("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(TestKeys.publisher)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                try await socket.channel.close(mode: .output)
+                let response = try await socket.inbox.read("response", timeout: .seconds(10)) { HTTPResponseHead.parse(&$0) }
+                #expect(response.status == 202)
+                try await socket.waitForEOF()
+                await socket.close()
+            }
         }
         }
     }

@@ -45,6 +45,9 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var forwardedOutsideRead = false
     /// The server is shutting down: close once the publish being answered is written.
     private var quiescing = false
+    /// The peer's end of input arrived while a publish was in flight or requests were held: passed on once
+    /// they are answered.
+    private var inputClosedPending = false
     private var context: ChannelHandlerContext?
 
     init(endpoint: PublishEndpoint, dates: HTTPDateCache) {
@@ -175,6 +178,12 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The peer ended its side of TCP (it may still read): passed on, the connection closes at once, so a
+        // publish in flight or a held request would never be answered. It waits for their answers instead.
+        if case .inputClosed? = event as? ChannelEvent, isPublishing || !held.isEmpty {
+            inputClosedPending = true
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         switch state {
         case .reading, .publishing:
@@ -248,5 +257,14 @@ final class PublishRequestHandler: ChannelDuplexHandler, RemovableChannelHandler
             readPending = false
             context.read()
         }
+        if held.isEmpty, inputClosedPending, !isPublishing {
+            inputClosedPending = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+    }
+
+    private var isPublishing: Bool {
+        if case .publishing = state { return true }
+        return false
     }
 }
