@@ -2,8 +2,8 @@ import Synchronization
 
 /// Group commit for the durable stores: appends queue up while a writer commits; each round takes the
 /// appends queued so far (up to ``maxEventsPerGroup`` events) and commits them in one transaction, so one
-/// sync serves all of them. With one writer (SQLite) groups commit in queue order; PostgreSQL runs two, so
-/// that one group's statement runs while the other's commit flushes (no lock orders them: the watermark does).
+/// sync serves all of them. With one writer (both stores run one) groups commit in queue order; with more
+/// (``init(maxWriters:)``), PostgreSQL's groups would commit in any order (no lock orders them: the watermark does).
 ///
 /// The queue does not run the writers itself: ``enqueue(_:)`` says when the caller must start one, and
 /// that writer calls ``nextGroup()`` until it returns nil. SQLite runs it on GRDB's writer queue (no task,

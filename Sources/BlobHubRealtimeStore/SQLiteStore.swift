@@ -257,13 +257,9 @@ public final class SQLiteStore: RealtimeStore {
     /// statement alone, not the transaction), and the batch goes the way with the lookup.
     private static func insert(_ batch: [ValidatedEvent], _ db: Database) throws -> ([AppendResult], [StoredEvent]) {
         var seen = Set<String>(minimumCapacity: batch.count)
-        var uniqueIDs: [String] = []
-        uniqueIDs.reserveCapacity(batch.count)
-        for item in batch where seen.insert(item.event.id).inserted {
-            uniqueIDs.append(item.event.id)
-        }
+        for item in batch { seen.insert(item.event.id) }
         let head = try head(db)
-        if uniqueIDs.count == batch.count, batch.count <= maxRowsPerUnsplitStatement {
+        if seen.count == batch.count, batch.count <= maxRowsPerUnsplitStatement {
             let stored = batch.enumerated().map { $0.element.stored(at: head + 1 + Int64($0.offset)) }
             do {
                 try insertEvents(stored, db)
@@ -273,7 +269,8 @@ public final class SQLiteStore: RealtimeStore {
             }
         }
 
-        // Ids already in the log.
+        // Ids already in the log (each looked up once, in no particular order).
+        let uniqueIDs = Array(seen)
         var known: [String: Int64] = [:]
         try forEachChunk(of: uniqueIDs.count) { range in
             let statement = try db.cachedStatement(sql: findIDsSQL(count: range.count))
