@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 /// `serve --demo` as a newcomer runs it: read the printed credentials, subscribe, watch a workflow run.
@@ -44,6 +46,20 @@ import Testing
         #expect(console.bodyText.contains(#"import { RealtimeClient } from "/client/blobhub-realtime.js""#))
         child.signal(SIGTERM)
         #expect(try await child.waitForExit(timeout: .seconds(12)) == 0)
+    }
+
+    /// A port already taken: the demo (which waits for the listener to print its banner) must not keep the
+    /// process alive; it exits non-zero saying why. Before, it hung until killed (seen in CI as a test timeout).
+    @Test func demoOnATakenPortExitsWithTheReason() async throws {
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(taken.localAddress?.port)
+        let child = try await ServerProcess(arguments: ["--demo"], port: port)
+        defer { child.terminate() }
+        let status = try await child.waitForExit(timeout: .seconds(20))
+        try? await taken.close()
+        #expect(status != nil && status != 0, "\(child.log)")
+        #expect(child.log.contains("Address already in use"), "\(child.log)")
+        #expect(!child.log.contains("Session:"))
     }
 
     private func value(after label: String, in output: String) -> String? {

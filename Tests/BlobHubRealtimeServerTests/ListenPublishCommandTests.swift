@@ -37,8 +37,8 @@ import Testing
             let arguments = ["--store", "sqlite:" + directory.appendingPathComponent("log.sqlite").path, "--jwt-secret", TestSecrets.jwtSecret,
                              "--admin-key", TestKeys.admin, "--publisher-key", TestKeys.publisher, "--drain-timeout", "2s"]
             var server = try await ServerProcess(arguments: arguments)
-            let port = server.port
             try await server.waitUntilHealthy()
+            let port = server.port
             try await seed(port: port)
             let token = JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#)
             let (listener, captured) = try startListener(port: port, token: token)

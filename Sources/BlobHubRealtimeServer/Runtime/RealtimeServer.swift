@@ -39,7 +39,7 @@ public final class RealtimeServer: Sendable {
     private let tls: NIOSSLContext?
     /// Cluster mode: applies registry changes made on other nodes.
     private let registrySync: RegistrySyncService
-    private let boundPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
+    private let boundPort = Mutex<(port: Int?, waiters: [UUID: CheckedContinuation<Int, any Error>])>((nil, [:]))
 
     /// Builds the node; fails with a message naming the flag when a key or setting is unusable.
     /// `apiKeys` replaces the registry's API keys (tests of the handshake seam).
@@ -110,22 +110,33 @@ public final class RealtimeServer: Sendable {
     }
 
     /// The port the server listens on, once it does (useful with `--port 0`).
+    /// Cancellable: when the listener never binds (port taken), the service group cancels its services and a
+    /// waiter (the demo) must end with them, or the process would never exit.
     public func waitUntilListening() async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            let port: Int? = boundPort.withLock { state in
-                if let port = state.port { return port }
-                state.waiters.append(continuation)
-                return nil
+        let id = UUID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let port: Int? = boundPort.withLock { state in
+                    if let port = state.port { return port }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let port { continuation.resume(returning: port) }
+                // Cancelled before the waiter was registered: the handler below found nothing to resume.
+                if Task.isCancelled, let waiter = boundPort.withLock({ $0.waiters.removeValue(forKey: id) }) {
+                    waiter.resume(throwing: CancellationError())
+                }
             }
-            if let port { continuation.resume(returning: port) }
+        } onCancel: {
+            boundPort.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 
     private func listening(on port: Int) {
         let waiters = boundPort.withLock { state in
             state.port = port
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         for waiter in waiters { waiter.resume(returning: port) }
     }

@@ -95,18 +95,11 @@ final class ClusterNode: Sendable {
         ])
     }
 
-    /// Starts a node; a port taken between the probe and the child's bind gets another try on a new port.
+    /// Starts a node (a port taken before the child's bind moves it to another, see `ServerProcess`).
     private static func startHealthy(arguments: [String]) async throws -> ServerProcess {
-        for attempt in 1...3 {
-            let child = try await ServerProcess(arguments: arguments)
-            do {
-                try await child.waitUntilHealthy()
-                return child
-            } catch let exited as ServerProcess.Exited where attempt < 3 && exited.log.contains("Address already in use") {
-                continue
-            }
-        }
-        preconditionFailure("unreachable: the last attempt returns or throws")
+        let child = try await ServerProcess(arguments: arguments)
+        try await child.waitUntilHealthy()
+        return child
     }
 
     static func start(_ count: Int, store url: String) async throws -> [ClusterNode] {

@@ -20,8 +20,8 @@ final class StressNode: @unchecked Sendable {
     init(directory: URL) async throws {
         databasePath = directory.appendingPathComponent("stress.sqlite").path
         current = try await ServerProcess(arguments: Self.arguments(databasePath))
-        port = current.port
         try await current.waitUntilHealthy()
+        port = current.port
     }
 
     var pid: Int32 { current.process.processIdentifier }

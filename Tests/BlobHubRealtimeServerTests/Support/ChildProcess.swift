@@ -5,11 +5,16 @@ import NIOPosix
 
 /// The `blobhub-realtime` executable built next to the test bundle, run as a real child process.
 final class ServerProcess: @unchecked Sendable {
-    // @unchecked: `process` and the pipes are only touched from the test that owns this object.
-    let process = Process()
-    let port: Int
-    private let output = Pipe()
+    // @unchecked: `process`, `port` and the pipes are only touched from the test that owns this object.
+    private(set) var process = Process()
+    /// The port the child listens on: read it once the child is up (a port clash moves it, see below).
+    private(set) var port: Int
+    private var output = Pipe()
     private let captured = CapturedOutput()
+    private let arguments: [String]
+    /// False when the test chose the port (a restart on the same port): a clash is then the test's to handle.
+    private let movesOnPortClash: Bool
+    private var launches = 0
 
     static var executableURL: URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -48,8 +53,17 @@ final class ServerProcess: @unchecked Sendable {
     /// Starts `serve` on `port` (a free one when nil).
     init(arguments: [String], port: Int? = nil) async throws {
         if let port { self.port = port } else { self.port = try await Self.freePort() }
+        self.arguments = arguments
+        movesOnPortClash = port == nil
+        try launch()
+    }
+
+    private func launch() throws {
+        launches += 1
+        process = Process()
+        output = Pipe()
         process.executableURL = Self.executableURL
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(self.port)] + arguments
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port)] + arguments
         process.standardOutput = output
         process.standardError = output
         let captured = self.captured
@@ -58,6 +72,24 @@ final class ServerProcess: @unchecked Sendable {
             captured.data.withLock { $0.append(data) }
         }
         try process.run()
+    }
+
+    /// The child exited: true when it was a port taken between the probe and its bind (another test's socket
+    /// got it first, seen in CI) and it was started again on a new port; false when the exit is the test's business.
+    private func relaunchedAfterPortClash() async throws -> Bool {
+        guard !process.isRunning, movesOnPortClash, launches < 4 else { return false }
+        // The pipe's reader may still be catching up with the child's last words.
+        var clash = log.contains("Address already in use")
+        for _ in 0..<10 where !clash {
+            try await Task.sleep(for: .milliseconds(50))
+            clash = log.contains("Address already in use")
+        }
+        guard clash else { return false }
+        output.fileHandleForReading.readabilityHandler = nil
+        captured.data.withLock { $0 = Data() }
+        port = try await Self.freePort()
+        try launch()
+        return true
     }
 
     /// Waits until `/healthz` answers.
@@ -69,7 +101,7 @@ final class ServerProcess: @unchecked Sendable {
                 await socket.close()
                 if response?.status == 200 { return }
             }
-            guard process.isRunning else { throw Exited(log: log) }
+            if !process.isRunning, try await !relaunchedAfterPortClash() { throw Exited(log: log) }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ByteInbox.Timeout(what: "server start")
@@ -100,6 +132,7 @@ final class ServerProcess: @unchecked Sendable {
         while ContinuousClock.now < deadline {
             let current = log
             if current.contains(text) { return current }
+            if !process.isRunning, try await !relaunchedAfterPortClash() { throw Exited(log: current) }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ByteInbox.Timeout(what: "output containing \(text)")
