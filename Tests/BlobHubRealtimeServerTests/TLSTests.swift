@@ -130,17 +130,8 @@ import Testing
                 "--store", "memory", "--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath,
             ])
             defer { child.terminate() }
-            let context = try certificate.clientContext()
-            let deadline = ContinuousClock.now + .seconds(20)
-            var status: Int?
-            while ContinuousClock.now < deadline, status == nil {
-                if let socket = try? await RawSocket.connect(port: child.port, tls: context) {
-                    status = try? await socket.request("GET", "/healthz").status
-                    await socket.close()
-                }
-                if status == nil { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            #expect(status == 200, "\(child.log)")
+            // Throws unless `/healthz` answers 200 over TLS (plain HTTP on that port is refused: the test above).
+            try await child.waitUntilHealthy(tls: try certificate.clientContext())
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import NIOPosix
+import NIOSSL
 
 /// The `blobhub-realtime` executable built next to the test bundle, run as a real child process.
 final class ServerProcess: @unchecked Sendable {
@@ -92,11 +93,11 @@ final class ServerProcess: @unchecked Sendable {
         return true
     }
 
-    /// Waits until `/healthz` answers.
-    func waitUntilHealthy(timeout: Duration = .seconds(20)) async throws {
+    /// Waits until `/healthz` answers (over TLS with a client context).
+    func waitUntilHealthy(timeout: Duration = .seconds(20), tls: NIOSSLContext? = nil) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let socket = try? await RawSocket.connect(port: port) {
+            if let socket = try? await RawSocket.connect(port: port, tls: tls) {
                 let response = try? await socket.request("GET", "/healthz")
                 await socket.close()
                 if response?.status == 200 { return }
