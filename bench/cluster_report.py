@@ -16,6 +16,7 @@ p.add_argument("--results")
 p.add_argument("--runs", type=int, default=3)
 p.add_argument("--quick", type=int, default=0)
 p.add_argument("--server-version", default="unknown")
+p.add_argument("--node-loops", default="", help="the --event-loops flag of each node of a 3-node run")
 p.add_argument("--splice", nargs=2, metavar=("BENCHMARKS_MD", "SECTION_MD"))
 a = p.parse_args()
 
@@ -70,6 +71,7 @@ w("## Cluster: 3 nodes on one PostgreSQL (`bench/cluster`)")
 w("")
 w(f"Command: `bench/cluster`{' --quick' if a.quick else ''} ({a.runs} run(s) per scenario, medians; "
   f"server {a.server_version}). One fresh database per run; nodes on ports 18181–18183 of 127.0.0.1; "
+  f"{('each node of a 3-node run has `' + a.node_loops + '`, its share of the machine' + chr(39) + 's cores; one node keeps the default (one loop per core). ') if a.node_loops else ''}"
   "PostgreSQL is `scripts/ci/postgres.sh`'s (fsync on). CPU is % of one core over the run; PostgreSQL CPU is its "
   "postmaster and backends. The load tool is `blobhub-realtime-bench` with `--ports`/`--publish-ports`; "
   "`tool-bound` runs are kept out of the medians. Raw lines: `bench/cluster-last-run.jsonl`.")
