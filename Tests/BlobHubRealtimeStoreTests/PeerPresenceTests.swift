@@ -148,6 +148,38 @@ struct CommitNotificationTests {
         }
     }
 
+    /// A node whose rounds read several events each (a busy cluster) starts the next at least
+    /// ``PostgresTailer/busyRoundInterval`` later; woken by every announcement of the other node, it would start
+    /// one every ``PostgresTailer/minimumRoundInterval``. Slower rounds deliver the same events, in order.
+    @Test("a busy tailer: rounds that read several events start at least the busy interval apart, and miss nothing")
+    func busyRoundsAreFurtherApart() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let writer = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            let reader = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
+            // The writer announces its commits (each announcement wakes the reader) once it knows of the reader.
+            try await waitUntil { writer.peers.isPresent() }
+            let received = Mutex<[Int64]>([])
+            reader.setCommitObserver { events in received.withLock { $0.append(contentsOf: events.map(\.offset)) } }
+            let before = reader.tailer.rounds
+            let start = ContinuousClock.now
+            var appended: [Int64] = []
+            while ContinuousClock.now - start < .seconds(1) {
+                let batch = (0..<4).map { _ in newEvent("busy\(appended.count)-\(UUID().uuidString)") }
+                appended += try await writer.append(batch).map(\.offset)
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let rounds = reader.tailer.rounds - before
+            let afterBusy = reader.tailer.afterBusyRounds
+            #expect(afterBusy.count >= 10, "the reader's rounds were busy: \(afterBusy.count) of \(rounds) followed a busy one")
+            let gap = try #require(afterBusy.shortestGap)
+            #expect(gap >= PostgresTailer.busyRoundInterval, "a round started \(gap) after a busy one")
+            try await waitUntil { received.withLock { $0.count } >= appended.count }
+            #expect(received.withLock { $0 } == appended, "every event once, in offset order")
+            try await reader.close()
+            try await writer.close()
+        }
+    }
+
     @Test("the heartbeat counts other live rows, not stale ones: a node starts and stops announcing with them")
     func heartbeatCountsLiveRows() async throws {
         try await PostgresTestDatabase.withDatabase { url in
