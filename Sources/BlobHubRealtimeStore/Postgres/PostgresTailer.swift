@@ -77,7 +77,8 @@ final class PostgresTailer: Sendable {
                 state.rounds += 1
                 if let lastStart, interval == Self.busyRoundInterval {
                     state.roundsAfterBusy += 1
-                    state.shortestGapAfterBusy = min(state.shortestGapAfterBusy ?? .seconds(3600), now - lastStart)
+                    let gap = now - lastStart
+                    state.shortestGapAfterBusy = state.shortestGapAfterBusy.map { min($0, gap) } ?? gap
                 }
             }
             lastStart = now
@@ -116,8 +117,8 @@ final class PostgresTailer: Sendable {
     /// After a round that read at least ``busyRoundEvents`` events, the next starts at least this far after it
     /// (instead of ``minimumRoundInterval``). A round's cost is mostly fixed (a lock-table reading, a round trip,
     /// a delivery cycle on the node's loop), so on a busy cluster fewer, fuller rounds leave more CPU to the
-    /// appends and deliver more events per socket write; a quiet node (under ~750 events/s cluster-wide) keeps
-    /// 4 ms. Measured (3 nodes on one 2-core machine, two A/B pairs): single-event publish 7.3–7.7k → 8.3–8.4k
+    /// appends and deliver more events per socket write; a quiet node (its rounds read fewer: under ~750 events/s
+    /// read by it) keeps 4 ms. Measured (3 nodes on one 2-core machine, two A/B pairs): single-event publish 7.3–7.7k → 8.3–8.4k
     /// events/s, publish p50 4.0–4.2 → 3.6–3.7 ms; cross-node latency at 100 events/s (rounds of < 1 event) and
     /// fan-out within run-to-run noise. 16 ms gained a little more throughput and was not taken: it is the
     /// delivery latency a busy node may add.
