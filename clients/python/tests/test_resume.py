@@ -58,11 +58,15 @@ async def test_resume_across_kill_9_while_publishing(node: Node) -> None:
             count = 90
             consumer = asyncio.create_task(consume(sub, {f"ev-{i}" for i in range(count)}, received))
             producer = asyncio.create_task(publish_stream(publisher, count, batch=3, pause=0.04))
-            for _ in range(2):  # crash twice, at different points of the stream
+            for crash in range(1, 3):  # crash twice, at different points of the stream
                 await asyncio.sleep(0.4)
                 node.kill()
                 await asyncio.sleep(0.3)  # publishes fail meanwhile and are retried
                 await asyncio.to_thread(node.start)
+                # Back before the next crash: two crashes, two resumes (a slow backoff could span both: seen in CI).
+                async with bounded(10):
+                    while client.reconnects < crash:
+                        await asyncio.sleep(0.01)
             acks = await producer
             await asyncio.wait_for(consumer, 15)
             assert_exactly_once_in_order(received, acks)
