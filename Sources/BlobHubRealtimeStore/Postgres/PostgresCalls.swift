@@ -9,8 +9,9 @@ import Synchronization
 /// deadline and the operation is cancelled. The caller does not wait for the cancelled operation to wind down
 /// (a task group would): a call that does not react to cancellation at once — e.g. a connection attempt to a
 /// database that stopped answering — must not stretch the deadline, or readiness would stay green.
-/// The timer is an event-loop timer, not a sleeping task: appends run one call per group commit.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+/// The deadline is an entry in `deadlines` (one timer for all of a store's calls), not a timer per call.
+func withDeadline<T: Sendable>(_ timeout: Duration, _ deadlines: CallDeadlines,
+                               _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let outcome = DeadlineOutcome<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
@@ -19,13 +20,75 @@ func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Send
                 do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
             }
             let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds)) {
+            let entry = deadlines.add(at: .now() + .nanoseconds(nanoseconds)) {
                 outcome.finish(.failure(PostgresStoreError.timedOut(timeout)))  // cancels `work` when it wins
             }
-            outcome.onFinish(cancel: [{ work.cancel() }, { timer.cancel() }])
+            outcome.onFinish(cancel: [{ work.cancel() }, { deadlines.remove(entry) }])
         }
     } onCancel: {
         outcome.cancel()
+    }
+}
+
+/// The deadlines of a store's calls in flight, watched by one event-loop timer armed at the earliest.
+///
+/// A timer per call cost two wake-ups of an event loop per statement (schedule from the calling thread, cancel
+/// from the answering one), on a path that runs hundreds of statements per second; adding and removing an
+/// entry here is a lock and a dictionary update. The timer is re-armed only when a call's deadline comes
+/// before the armed one, and when it fires (at most once per shortest timeout while calls keep finishing).
+final class CallDeadlines: Sendable {
+    private struct Entry {
+        let deadline: NIODeadline
+        let expire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var armed: (deadline: NIODeadline, timer: Scheduled<Void>)?
+    }
+
+    private let state = Mutex(State())
+    private let loop: any EventLoop
+
+    init(loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
+        self.loop = loop
+    }
+
+    /// Calls in flight (tests).
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// Registers a call that `expire` fails at `deadline` unless it is removed first.
+    func add(at deadline: NIODeadline, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.entries[id] = Entry(deadline: deadline, expire: expire)
+            if state.armed.map({ deadline < $0.deadline }) ?? true { arm(&state, at: deadline) }
+            return id
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        state.withLock { _ = $0.entries.removeValue(forKey: id) }
+    }
+
+    private func arm(_ state: inout State, at deadline: NIODeadline) {
+        state.armed?.timer.cancel()
+        state.armed = (deadline, loop.scheduleTask(deadline: deadline) { [self] in fire() })
+    }
+
+    /// Fails the calls whose deadline passed and arms the timer for the earliest one left.
+    private func fire() {
+        let now = NIODeadline.now()
+        let expired = state.withLock { state -> [Entry] in
+            state.armed = nil
+            let due = state.entries.filter { $0.value.deadline <= now }
+            for id in due.keys { state.entries[id] = nil }
+            if let earliest = state.entries.values.lazy.map(\.deadline).min() { arm(&state, at: earliest) }
+            return Array(due.values)
+        }
+        for entry in expired { entry.expire() }
     }
 }
 

@@ -13,6 +13,7 @@ final class PostgresNodes: Sendable {
     let id: String
     let status = NodeStatusSlot()
     private let client: PostgresClient
+    private let deadlines: CallDeadlines
     private let sequencer: DeliverySequencer
     /// Told how many other rows are live at each heartbeat.
     private let peers: PeerPresence
@@ -34,10 +35,11 @@ final class PostgresNodes: Sendable {
     /// The database's clock in ms since the Unix epoch, as SQL.
     private static let nowSQL = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-    init(id: String, client: PostgresClient, sequencer: DeliverySequencer, peers: PeerPresence, liveness: NodeLiveness,
+    init(id: String, client: PostgresClient, deadlines: CallDeadlines, sequencer: DeliverySequencer, peers: PeerPresence, liveness: NodeLiveness,
          timeout: Duration, logger: Logger) {
         self.id = id
         self.client = client
+        self.deadlines = deadlines
         self.sequencer = sequencer
         self.peers = peers
         self.liveness = liveness
@@ -90,7 +92,7 @@ final class PostgresNodes: Sendable {
         let forgetMs = liveness.forgetAfter.milliseconds
         let staleMs = liveness.staleAfter.milliseconds
         let (id, logger) = (id, logger)
-        let (started, now, livePeers) = try await withDeadline(deadline ?? timeout) { [client] in
+        let (started, now, livePeers) = try await withDeadline(deadline ?? timeout, deadlines) { [client] in
             let rows = try await client.query("""
                 WITH clock AS (SELECT \(unescaped: Self.nowSQL) AS ms),
                 forgotten AS (
@@ -124,7 +126,7 @@ final class PostgresNodes: Sendable {
     func remove() async {
         let (id, logger) = (id, logger)
         do {
-            try await withDeadline(timeout) { [client] in
+            try await withDeadline(timeout, deadlines) { [client] in
                 try await client.query("DELETE FROM blobhub_nodes WHERE node_id = \(id)", logger: logger).consume()
             }
         } catch {
@@ -146,7 +148,7 @@ final class PostgresNodes: Sendable {
                 subscriptions: current.subscriptions, draining: current.draining, delivered: self.sequencer.delivered)
         }
         do {
-            let (nowMs, head, rows) = try await withDeadline(timeout) { [client] in
+            let (nowMs, head, rows) = try await withDeadline(timeout, deadlines) { [client] in
                 let result = try await client.query("""
                     SELECT c.ms, h.value, n.node_id, n.address, n.started_at, n.heartbeat_at, n.connections, n.subscriptions,
                            n.delivered, n.draining

@@ -26,6 +26,10 @@ public final class PostgresStore: RealtimeStore {
     /// `blobhub_nodes` (``nodeID``).
     let nodeTag: String
     let client: PostgresClient
+    /// Pauses of the writer to let appends gather (``gatherDelay(afterGroupOf:waiting:)``; tests).
+    let gatherWaits = Atomic<Int>(0)
+    /// The deadlines of this store's calls in flight (``withDeadline``).
+    let deadlines: CallDeadlines
     let logger: Logger
     let sequencer: DeliverySequencer
     let tailer: PostgresTailer
@@ -72,8 +76,9 @@ public final class PostgresStore: RealtimeStore {
                             logger: Logger = Logger(label: "blobhub-realtime.postgres")) async throws -> PostgresStore {
         let client = PostgresClient(configuration: try clientConfiguration(settings), backgroundLogger: logger)
         let runTask = Task { await client.run() }
+        let deadlines = CallDeadlines()
         do {
-            let (epoch, counters, watermark) = try await withDeadline(timeouts.open) {
+            let (epoch, counters, watermark) = try await withDeadline(timeouts.open, deadlines) {
                 let epoch = try await PostgresSchema.migrate(client, logger: logger)
                 return (epoch, try await PostgresEventRows.counters(client, logger: logger),
                         try await PostgresWatermark.current(client, logger: logger))
@@ -83,17 +88,17 @@ public final class PostgresStore: RealtimeStore {
             let peers = PeerPresence(window: timeouts.liveness.staleAfter)
             let notifier = CommitNotifier(node: nodeTag, peers: peers)
             let tailer = PostgresTailer(
-                client: client, sequencer: sequencer, notifier: notifier, registryVersion: counters.registryVersion,
+                client: client, deadlines: deadlines, sequencer: sequencer, notifier: notifier, registryVersion: counters.registryVersion,
                 pollInterval: timeouts.poll, healthTimeout: timeouts.healthCheck, logger: logger)
             let listener = PostgresListener(configuration: try listenerConfiguration(settings), wake: tailer.wake,
                                             sequencer: sequencer, peers: peers, node: nodeTag, logger: logger)
-            let nodeRow = PostgresNodes(id: nodeTag, client: client, sequencer: sequencer, peers: peers, liveness: timeouts.liveness,
+            let nodeRow = PostgresNodes(id: nodeTag, client: client, deadlines: deadlines, sequencer: sequencer, peers: peers, liveness: timeouts.liveness,
                                         timeout: timeouts.healthCheck, logger: logger)
             // The row exists once the store is open (a failure here fails the open, like the migration's).
             try await nodeRow.beat(deadline: timeouts.open)
             // Nodes already running start announcing their commits now, not at their next heartbeat.
             await CommitNotifier.notify(client, payload: PostgresListener.startPayload(node: nodeTag), logger: logger)
-            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
+            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, deadlines: deadlines, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
                                  peers: peers, notifier: notifier, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }],
                                  heartbeat: Task { await nodeRow.run() })
@@ -107,12 +112,13 @@ public final class PostgresStore: RealtimeStore {
         }
     }
 
-    private init(epoch: String, nodeTag: String, client: PostgresClient, sequencer: DeliverySequencer, tailer: PostgresTailer,
+    private init(epoch: String, nodeTag: String, client: PostgresClient, deadlines: CallDeadlines, sequencer: DeliverySequencer, tailer: PostgresTailer,
                  nodeRow: PostgresNodes, peers: PeerPresence, notifier: CommitNotifier, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
                  heartbeat: Task<Void, Never>) {
         self.epoch = epoch
         self.nodeTag = nodeTag
         self.client = client
+        self.deadlines = deadlines
         self.sequencer = sequencer
         self.tailer = tailer
         self.nodeRow = nodeRow
@@ -187,7 +193,7 @@ public final class PostgresStore: RealtimeStore {
     func withQuery<T: Sendable>(_ operation: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         try checkOpen()
         let client = client
-        return try await withDeadline(timeouts.query) { try await operation(client) }
+        return try await withDeadline(timeouts.query, deadlines) { try await operation(client) }
     }
 
     // MARK: - Observers

@@ -33,14 +33,16 @@ final class PostgresTailer: Sendable {
     /// This node's commits to announce to the other nodes, sent with the next round.
     private let notifier: CommitNotifier
     private let client: PostgresClient
+    private let deadlines: CallDeadlines
     private let logger: Logger
     private let pollInterval: Duration
     private let healthTimeout: Duration
     private let state: Mutex<State>
 
-    init(client: PostgresClient, sequencer: DeliverySequencer, notifier: CommitNotifier, registryVersion: Int64,
+    init(client: PostgresClient, deadlines: CallDeadlines, sequencer: DeliverySequencer, notifier: CommitNotifier, registryVersion: Int64,
          pollInterval: Duration, healthTimeout: Duration, logger: Logger) {
         self.client = client
+        self.deadlines = deadlines
         self.sequencer = sequencer
         self.notifier = notifier
         self.healthTimeout = healthTimeout
@@ -151,7 +153,7 @@ final class PostgresTailer: Sendable {
                 let after = sequencer.delivered
                 let prior = previous
                 let announce = notifier.takeAnnouncement()
-                let round = try await withDeadline(healthTimeout) { [client, logger] in
+                let round = try await withDeadline(healthTimeout, deadlines) { [client, logger] in
                     try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit,
                                                       announce: announce, logger: logger)
                 }

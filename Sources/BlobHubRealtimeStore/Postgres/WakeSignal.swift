@@ -24,6 +24,8 @@ final class WakeSignal: Sendable {
 
     /// Returns at the next signal (or at once if one is pending), or after `timeout`. One waiter at a time.
     func wait(timeout: Duration) async {
+        // A signal already pending (the usual case on a busy node) needs no timer task.
+        if takePending() { return }
         let timer = Task {
             do {
                 try await Task.sleep(for: timeout)
@@ -42,5 +44,13 @@ final class WakeSignal: Sendable {
             if now { continuation.resume() }
         }
         timer.cancel()
+    }
+
+    private func takePending() -> Bool {
+        state.withLock { state in
+            guard state.pending else { return false }
+            state.pending = false
+            return true
+        }
     }
 }
