@@ -102,7 +102,7 @@ struct CommitNotificationTests {
     }
 
     /// Schema version 4 adds the tailer round that announces (`blobhub_tail_v4`); a database of version 3 gets it.
-    @Test("a database of schema version 3 is migrated to 4, and commits are announced by the tailer's rounds")
+    @Test("a database of schema version 3 is migrated to the current version, and commits are announced by the tailer's rounds")
     func migratesFromVersion3() async throws {
         try await PostgresTestDatabase.withDatabase { url in
             try await PostgresTestDatabase.open(url).close()
@@ -114,7 +114,7 @@ struct CommitNotificationTests {
             try await recorder.start(url: url)
             defer { recorder.stop() }
             let a = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["4"])
+            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == [String(PostgresSchema.currentVersion)])
             let b = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
             try await waitUntil { a.peers.isPresent() }
             var offsets: [Int64] = []

@@ -10,6 +10,8 @@ import Testing
     func gatherRule() {
         #expect(PostgresStore.gatherDelay(afterGroupOf: 0, waiting: 0) == nil, "a writer that just started")
         #expect(PostgresStore.gatherDelay(afterGroupOf: 1, waiting: 0) == nil, "a lone publisher never waits")
+        #expect(PostgresStore.gatherDelay(afterGroupOf: 3, waiting: 1) == nil, "a few publishers do not wait either")
+        #expect(PostgresStore.gatherDelay(afterGroupOf: 4, waiting: 1) == PostgresStore.gatherInterval)
         #expect(PostgresStore.gatherDelay(afterGroupOf: 5, waiting: 2) == PostgresStore.gatherInterval)
         #expect(PostgresStore.gatherDelay(afterGroupOf: 5, waiting: 5) == nil, "as many waiting as the last group")
         #expect(PostgresStore.gatherDelay(afterGroupOf: 5, waiting: 9) == nil)
@@ -78,6 +80,38 @@ struct PostgresWriterTests {
             let stored = try await store.events(after: 0, limit: 10_000)
             #expect(stored.count == 20 + publishers * perPublisher, "every event stored once")
             #expect(stored.map(\.offset) == stored.map(\.offset).sorted())
+            try await store.close()
+        }
+    }
+}
+
+@Suite("PostgreSQL append statement", .serialized,
+       .enabled(if: PostgresTestDatabase.isConfigured, Comment(rawValue: PostgresTestDatabase.skipMessage)))
+struct PostgresLeanAppendTests {
+    @Test("schema version 4 gets the lean append (5); new ids, stored ids and a mix answer as before, in input order")
+    func migratesAndAnswersAlike() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            try await PostgresTestDatabase.open(url).close()
+            try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '4' WHERE key = 'schema_version'"], url: url)
+            let store = try await PostgresTestDatabase.open(url)
+            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+                    == ["5"])
+            let body = try await PostgresTestDatabase.execute([
+                "SELECT pg_get_functiondef('blobhub_append_v3(text[], text[], bigint[], text[], bytea[], text[], bigint[])'::regprocedure)",
+            ], url: url)
+            #expect(body.first?.contains("IF NOT FOUND THEN") == true)
+            // All new: offsets in input order.
+            let fresh = try await store.append([newEvent("a", keys: ["k1", "k2"]), newEvent("b"), newEvent("c")])
+            #expect(fresh.map(\.offset) == [1, 2, 3] && fresh.allSatisfy { !$0.duplicate })
+            // A mix: stored ids answer with their offsets, new ones get the next offsets in input order.
+            let mixed = try await store.append([newEvent("d"), newEvent("a"), newEvent("e"), newEvent("d")])
+            #expect(mixed.map(\.offset) == [4, 1, 5, 4])
+            #expect(mixed.map(\.duplicate) == [false, true, false, true])
+            // All stored.
+            let again = try await store.append([newEvent("c"), newEvent("b")])
+            #expect(again.map(\.offset) == [3, 2] && again.allSatisfy(\.duplicate))
+            #expect(try await store.events(after: 0, limit: 10).map(\.id) == ["a", "b", "c", "d", "e"])
+            #expect(try await store.events(withKey: "k2", after: 0, limit: 10).map(\.id) == ["a"])
             try await store.close()
         }
     }

@@ -140,6 +140,7 @@ struct PostgresAppendStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        try row.decode(Row.self)
+        var cells = PostgresRowCells(row)
+        return (try cells.next(String?.self), try cells.next(Int64?.self), try cells.next(Bool?.self))
     }
 }

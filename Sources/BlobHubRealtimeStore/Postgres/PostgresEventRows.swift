@@ -8,7 +8,10 @@ enum PostgresEventRows {
 
     static func decode(_ rows: PostgresRowSequence) async throws -> [StoredEvent] {
         var events: [StoredEvent] = []
-        for try await (offset, id, type, createdAt, keys, json) in rows.decode((Int64, String, String, Int64, String, ByteBuffer).self) {
+        for try await row in rows {
+            var cells = PostgresRowCells(row)
+            let (offset, id, type) = (try cells.next(Int64.self), try cells.next(String.self), try cells.next(String.self))
+            let (createdAt, keys, json) = (try cells.next(Int64.self), try cells.next(String.self), try cells.next(ByteBuffer.self))
             events.append(StoredEvent(
                 offset: offset, id: id, type: type, createdAt: createdAt,
                 keys: try KeyListCoding.decode(keys), json: Array(json.readableBytesView)))

@@ -66,6 +66,7 @@ enum PostgresSchema {
         ],
         PostgresLogFunctions.migration,
         PostgresLogFunctions.notifyingTailMigration,
+        PostgresLogFunctions.leanAppendMigration,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -67,8 +67,12 @@ enum PostgresWatermark {
             """, logger: logger)
         var round: Round?
         var events: [StoredEvent] = []
-        typealias Columns = (Int64?, Int64?, [String]?, Int64?, Int64?, String?, String?, Int64?, String?, ByteBuffer?)
-        for try await (watermark, taken, pending, version, offset, id, type, createdAt, keys, json) in rows.decode(Columns.self) {
+        for try await row in rows {
+            var cells = PostgresRowCells(row)
+            let (watermark, taken, pending) = (try cells.next(Int64?.self), try cells.next(Int64?.self), try cells.next([String]?.self))
+            let (version, offset, id) = (try cells.next(Int64?.self), try cells.next(Int64?.self), try cells.next(String?.self))
+            let (type, createdAt) = (try cells.next(String?.self), try cells.next(Int64?.self))
+            let (keys, json) = (try cells.next(String?.self), try cells.next(ByteBuffer?.self))
             if let offset, let id, let type, let createdAt, let keys, let json {
                 events.append(StoredEvent(offset: offset, id: id, type: type, createdAt: createdAt,
                                           keys: try KeyListCoding.decode(keys), json: Array(json.readableBytesView)))
