@@ -80,6 +80,7 @@ w("| scenario | nodes / store | events/s accepted | publish p50 / p99 ms | deliv
 w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 NAMES = {
     "single": "single-event publish, 32 connections over 3 nodes",
+    "single-wrk": "same over 3 nodes, measured by wrk (33 connections, 11 per node)",
     "single-1node": "single-event publish, 32 connections, 1 node (baseline)",
     "single-1node-wrk": "same, measured by wrk (independent check of the tool)",
     "batched": "batched publish (500/request, 6 connections over 3 nodes)",
@@ -88,7 +89,7 @@ NAMES = {
     "latency": "cross-node latency: publish on A, 1,000 subs on B and C, 10 sessions, 100 ev/s",
     "kill": "node C killed with kill -9 mid-run; its subscribers resume on A and B",
 }
-order = ["single", "single-1node", "single-1node-wrk", "batched", "fanout", "fanout-sqlite", "latency", "kill"]
+order = ["single", "single-wrk", "single-1node", "single-1node-wrk", "batched", "fanout", "fanout-sqlite", "latency", "kill"]
 for s in order + sorted(k for k in by if k not in order):
     rs = by.get(s)
     if not rs:

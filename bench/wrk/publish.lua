@@ -15,10 +15,17 @@ local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 done = dofile(dir .. "report.lua")
 
 local threads = {}
+-- WRK_PORTS (optional, e.g. "18181,18182,18183"): thread i publishes to port i (round-robin) of the URL's host, so one
+-- wrk spreads its connections over the nodes of a cluster (bench/cluster's single-wrk).
+local ports = {}
+for port in string.gmatch(os.getenv("WRK_PORTS") or "", "%d+") do table.insert(ports, port) end
 
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
+  if #ports > 0 then
+    thread.addr = wrk.lookup(wrk.host, ports[(#threads - 1) % #ports + 1])[1]
+  end
 end
 
 local counter = 0

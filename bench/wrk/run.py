@@ -24,6 +24,7 @@ p.add_argument("--target", default="blobhub")
 p.add_argument("--path-prefix", default="",
                help="publish to <prefix><session> instead of the URL's path (Nchan: /pub/s-, a channel per session)")
 p.add_argument("--label", default="")
+p.add_argument("--ports", default="", help="comma-separated ports: wrk thread i publishes to port i (round-robin) on the URL's host")
 p.add_argument("--script", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "publish.lua"))
 p.add_argument("--scenario", default="publish-single", help="the scenario name in the JSON line")
 p.add_argument("--expect-status", type=int, default=0,
@@ -81,7 +82,10 @@ out.update({"publishers": a.connections, "batch": 1, "threads": a.threads, "sess
             "duration_seconds": a.duration, "wrk_command": " ".join(cmd[:cmd.index("--") + 1]) + " <key> <nonce> " + str(a.sessions)
             + (" " + a.path_prefix if a.path_prefix else "")})
 
-proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+env = dict(os.environ, WRK_PORTS=a.ports) if a.ports else None
+if a.ports:
+    out["ports"] = a.ports
+proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 margin = 0.5 if a.duration >= 2 else 0.1
 time.sleep(margin)
 t0, s0, w0 = sample(proc.pid)
