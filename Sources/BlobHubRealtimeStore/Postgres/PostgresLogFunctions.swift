@@ -235,4 +235,3 @@ enum PostgresLogFunctions {
         """,
     ]
 }
-
