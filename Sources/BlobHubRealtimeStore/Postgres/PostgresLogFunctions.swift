@@ -181,15 +181,16 @@ enum PostgresLogFunctions {
 
     /// Schema version 5: the same append (`blobhub_append_v3`, same arguments, rows and guarantees) in fewer
     /// statements when no id of the group is stored yet, the usual case: the writer mark and the transaction id in
-    /// one statement, and no second lookup of every id to find the new ones (the first lookup found none). PL/pgSQL
-    /// runs each statement through the executor, and the database's CPU per append is mostly that fixed cost.
+    /// one statement, and no second lookup of every id to find the new ones (the first lookup found none), so every
+    /// event gets the offset of its position. PL/pgSQL runs each statement through the executor, and the database's
+    /// CPU per append is mostly that fixed cost.
     static let leanAppendMigration: [String] = [
         """
         CREATE OR REPLACE FUNCTION blobhub_append_v3(p_ids text[], p_types text[], p_created bigint[], p_keys text[],
                                                      p_jsons bytea[], p_key_rows text[], p_key_ordinals bigint[])
         RETURNS TABLE (event_id text, event_offset bigint, stored boolean) LANGUAGE plpgsql AS $fn$
         DECLARE
-            v_fresh integer[];   -- input positions of the ids not stored yet, ascending
+            v_fresh integer[];   -- input positions of the ids not stored yet, ascending (null: every one)
             v_offsets bigint[];  -- their offsets, ascending
             v_by_n bigint[];     -- input position -> offset (null: already stored)
         BEGIN
@@ -198,38 +199,32 @@ enum PostgresLogFunctions {
             -- its target list in order.
             PERFORM pg_try_advisory_lock_shared(\(writerLockClass), 1), pg_current_xact_id();
             RETURN QUERY SELECT x.id, x.log_offset, false FROM (\(idLookup)) x;
-            IF NOT FOUND THEN
-                -- No id stored yet: every event is new, and gets its offset in input order.
-                v_by_n := ARRAY(SELECT o FROM (SELECT nextval('blobhub_offsets') AS o
-                                               FROM generate_series(1, cardinality(p_ids))) s ORDER BY o);
-                INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
-                    SELECT v_by_n[t.n::integer], t.id, t.type, t.created_at, t.keys, t.json
-                    FROM unnest(p_ids, p_types, p_created, p_keys, p_jsons) WITH ORDINALITY AS t(id, type, created_at, keys, json, n);
-                INSERT INTO blobhub_event_keys (key, log_offset)
-                    SELECT k.key, v_by_n[k.n::integer] FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n);
-                RETURN QUERY SELECT p_ids[i], v_by_n[i], true FROM generate_subscripts(p_ids, 1) AS i;
-                RETURN;
+            IF FOUND THEN
+                -- Arrays and subscripts, no joins: a join of the batch with itself costs quadratic time.
+                v_fresh := ARRAY(SELECT t.n::integer FROM unnest(p_ids) WITH ORDINALITY AS t(id, n)
+                                 WHERE NOT EXISTS (SELECT 1 FROM blobhub_events e WHERE e.id = t.id) ORDER BY t.n);
+                IF cardinality(v_fresh) = 0 THEN RETURN; END IF;
             END IF;
-            -- Some ids are stored: insert the others (arrays and subscripts, no joins: a join of the batch with
-            -- itself costs quadratic time).
-            v_fresh := ARRAY(SELECT t.n::integer FROM unnest(p_ids) WITH ORDINALITY AS t(id, n)
-                             WHERE NOT EXISTS (SELECT 1 FROM blobhub_events e WHERE e.id = t.id) ORDER BY t.n);
-            IF cardinality(v_fresh) > 0 THEN
-                v_offsets := ARRAY(SELECT o FROM (SELECT nextval('blobhub_offsets') AS o
-                                                  FROM generate_series(1, cardinality(v_fresh))) s ORDER BY o);
+            -- Sorted: the batch's events get ascending offsets in input order.
+            v_offsets := ARRAY(SELECT o FROM (SELECT nextval('blobhub_offsets') AS o
+                                              FROM generate_series(1, coalesce(cardinality(v_fresh), cardinality(p_ids)))) s
+                               ORDER BY o);
+            IF v_fresh IS NULL THEN
+                v_by_n := v_offsets;
+            ELSE
                 v_by_n := array_fill(NULL::bigint, ARRAY[cardinality(p_ids)]);
                 FOR i IN 1 .. cardinality(v_fresh) LOOP
                     v_by_n[v_fresh[i]] := v_offsets[i];
                 END LOOP;
-                INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
-                    SELECT v_by_n[t.n::integer], t.id, t.type, t.created_at, t.keys, t.json
-                    FROM unnest(p_ids, p_types, p_created, p_keys, p_jsons) WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
-                    WHERE v_by_n[t.n::integer] IS NOT NULL;
-                INSERT INTO blobhub_event_keys (key, log_offset)
-                    SELECT k.key, v_by_n[k.n::integer] FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n)
-                    WHERE v_by_n[k.n::integer] IS NOT NULL;
-                RETURN QUERY SELECT p_ids[v_fresh[i]], v_offsets[i], true FROM generate_subscripts(v_fresh, 1) AS i;
             END IF;
+            INSERT INTO blobhub_events (log_offset, id, type, created_at, keys, json)
+                SELECT v_by_n[t.n::integer], t.id, t.type, t.created_at, t.keys, t.json
+                FROM unnest(p_ids, p_types, p_created, p_keys, p_jsons) WITH ORDINALITY AS t(id, type, created_at, keys, json, n)
+                WHERE v_by_n[t.n::integer] IS NOT NULL;
+            INSERT INTO blobhub_event_keys (key, log_offset)
+                SELECT k.key, v_by_n[k.n::integer] FROM unnest(p_key_rows, p_key_ordinals) AS k(key, n)
+                WHERE v_by_n[k.n::integer] IS NOT NULL;
+            RETURN QUERY SELECT p_ids[n], v_by_n[n], true FROM generate_subscripts(p_ids, 1) AS n WHERE v_by_n[n] IS NOT NULL;
         END
         $fn$
         """,
