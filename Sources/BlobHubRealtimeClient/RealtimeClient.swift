@@ -8,6 +8,7 @@ import NIOWebSocket
 /// server restart, 4013 slow consumer, drain) it reconnects with jittered exponential backoff and
 /// resubscribes every subscription with `since` = the last offset it delivered, so the caller sees
 /// no gap and no duplicate. A refused credential (401) or a revoked one (4001) is not retried.
+/// While it reconnects, requests fail `.closed` (retry them after `.reconnected`) until every subscription is back.
 public actor RealtimeClient {
     /// Where and how to connect; `init(url:credential:)` reads it from a `ws://` or `wss://` URL.
     public struct Configuration: Sendable {
@@ -77,6 +78,10 @@ public actor RealtimeClient {
     private var credential: ClientCredential
     private var socket: WebSocketDialer.Socket?
     private var writer: NIOAsyncChannelOutboundWriter<WebSocketFrame>?
+    /// The connection is open and, after a reconnect, its subscriptions are added again. Until then the caller's
+    /// requests fail `.closed`: one sent between the reconnect's `initialize` and its re-subscriptions would see a
+    /// connection without them (a `subscription/list` answering nothing, a `subscribe` racing its own re-add).
+    private var restored = false
     private var tracked: [SubscriptionKey: Tracked] = [:]
     private var epoch: String?
     private var nextID = 1
@@ -100,6 +105,7 @@ public actor RealtimeClient {
     /// Connects and initializes; throws `.refused` for a bad credential without retrying.
     public func connect() async throws {
         try await open()
+        restored = true
     }
 
     /// Adds (or widens) a subscription; `since` replays retained events after that offset first.
@@ -107,6 +113,7 @@ public actor RealtimeClient {
     /// last offset delivered. Throws `.rpc` (400 bad params, 403 no access) or `.closed`.
     @discardableResult
     public func subscribe(_ subscription: ClientSubscription, since: Int64? = nil) async throws -> SubscriptionStart {
+        guard restored else { throw RealtimeClientError.closed(code: nil) }
         let key = subscription.key
         let previous = tracked[key]
         let resumeFrom = since ?? previous?.lastOffset
@@ -123,12 +130,14 @@ public actor RealtimeClient {
 
     /// Ends a subscription (its whole type filter); no event of it is delivered after this returns.
     public func unsubscribe(_ subscription: ClientSubscription) async throws {
+        guard restored else { throw RealtimeClientError.closed(code: nil) }
         tracked[subscription.key] = nil
         _ = try await request(.subscriptionRemove, subscription.params(since: nil, epoch: nil))
     }
 
     /// The connection's subscriptions as the server holds them (`types` nil = every type).
     public func listSubscriptions() async throws -> [ClientSubscription] {
+        guard restored else { throw RealtimeClientError.closed(code: nil) }
         let result = try await request(.subscriptionList, nil)
         return (result.objectValue?["subscriptions"]?.arrayValue ?? []).compactMap(ClientSubscription.init(listed:))
     }
@@ -136,6 +145,7 @@ public actor RealtimeClient {
     /// Hands the connection a fresh access token (SPEC §5.3); also used for later reconnects.
     public func authenticate(token: String) async throws {
         credential = .bearer(token)
+        guard restored else { throw RealtimeClientError.closed(code: nil) }
         _ = try await request(.authenticate, .object(JSONObject([("token", .string(token))])))
     }
 
@@ -220,6 +230,7 @@ public actor RealtimeClient {
         try? await socket?.channel.close()
         socket = nil
         writer = nil
+        restored = false
         failPending(RealtimeClientError.closed(code: code))
         guard !stopped else { return }
         continuation.yield(.disconnected(code: code))
@@ -246,6 +257,7 @@ public actor RealtimeClient {
                         continuation.yield(.gap(entry.subscription))
                     }
                 }
+                restored = true
                 continuation.yield(.reconnected)
                 return
             } catch RealtimeClientError.refused(let status, _) where status == 401 || status == 403 {

@@ -220,6 +220,36 @@ import Testing
         }
     }
 
+    /// A request made while the client reconnects fails `.closed` until the subscriptions are added back: one
+    /// answered in between would describe a connection without them (the race behind a flaky list above).
+    @Test func requestsDuringAReconnectWaitForTheRestoredSubscriptions() async throws {
+        try await withPlatform({ $0.sendQueueLimit = 1; $0.socketSendBufferBytes = 4096 }) { (server: TestServerHandle) async throws in
+            let client = client(server, .bearer(try await server.token()))
+            try await client.connect()
+            let session = ClientSubscription.session(revision: Fixture.revision, session: Fixture.session)
+            try await client.subscribe(session)
+            _ = try await publishPastTheSendQueue(server)
+            let disconnected = try await bounded(.seconds(30), "a slow-consumer disconnect") {
+                for await notice in client.notices { if case .disconnected = notice { return true } }
+                return false
+            }
+            #expect(disconnected)
+            // Ask without pausing, so a request lands in every phase of the reconnect: the first one answered must
+            // already list the subscription.
+            let deadline = ContinuousClock.now + .seconds(30)
+            var answer: [ClientSubscription]?
+            while answer == nil && ContinuousClock.now < deadline {
+                do {
+                    answer = try await client.listSubscriptions()
+                } catch RealtimeClientError.closed {
+                    await Task.yield()
+                }
+            }
+            #expect(answer == [session])
+            await client.close()
+        }
+    }
+
     @Test func subscribeWithSinceReportsTheReplay() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
