@@ -87,6 +87,15 @@ public actor RealtimeClient {
     private var nextID = 1
     private var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
     private var readerTask: Task<Void, Never>?
+    /// Counts connections: a reader reports only for the connection it reads, so the close of a connection
+    /// already replaced (one a failed reconnect attempt opened) cannot tear down its successor.
+    private var connection = 0
+    /// One reconnect loop at a time: a connection that drops while the loop sets it up fails the loop's pending
+    /// request (and the loop tries again) instead of starting a second loop beside it.
+    private var reconnecting = false
+    /// Events delivered so far: a reconnect attempt that delivered some (a replay cut short by another slow-consumer
+    /// close) made progress, and the next attempt starts again from the shortest backoff.
+    private var delivered = 0
     private var stopped = false
     private var tlsContext: WebSocketDialer.TLS?
 
@@ -172,12 +181,14 @@ public actor RealtimeClient {
             credential: credential, viaSubprotocol: configuration.viaSubprotocol, tls: try tlsSetup()
         )
         self.socket = socket
+        connection += 1
+        let current = connection
         let (inbound, outbound) = try await socket.channel.eventLoop.submit {
             // Wrapped channels hand out their streams once; keep them for this connection's lifetime.
             (socket.inbound, socket.outbound)
         }.get()
         writer = outbound
-        readerTask = Task { await self.read(inbound) }
+        readerTask = Task { await self.read(inbound, connection: current, channel: socket.channel) }
         let result = try await request(.initialize, .object(JSONObject([
             ("client_info", .object(JSONObject([("name", .string(configuration.clientName)), ("version", .string("1"))]))),
         ])))
@@ -198,7 +209,7 @@ public actor RealtimeClient {
         return made
     }
 
-    private func read(_ inbound: NIOAsyncChannelInboundStream<WebSocketFrame>) async {
+    private func read(_ inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, connection current: Int, channel: any Channel) async {
         var closeCode: UInt16?
         var text = ByteBuffer()
         do {
@@ -208,7 +219,8 @@ public actor RealtimeClient {
                     var data = frame.unmaskedData
                     text.writeBuffer(&data)
                     if frame.fin {
-                        handle(text)
+                        // A replaced connection's frames (its subscriptions were never restored) are not delivered.
+                        if current == connection { handle(text) }
                         text.clear()
                     }
                 case .ping:
@@ -223,16 +235,17 @@ public actor RealtimeClient {
                 if closeCode != nil { break }
             }
         } catch {}
-        await disconnected(code: closeCode)
+        try? await channel.close()
+        await disconnected(code: closeCode, connection: current)
     }
 
-    private func disconnected(code: UInt16?) async {
-        try? await socket?.channel.close()
+    private func disconnected(code: UInt16?, connection closed: Int) async {
+        guard closed == connection else { return }
         socket = nil
         writer = nil
         restored = false
         failPending(RealtimeClientError.closed(code: code))
-        guard !stopped else { return }
+        guard !stopped, !reconnecting else { return }
         continuation.yield(.disconnected(code: code))
         // The credential expired or was revoked; retrying with it would loop.
         guard configuration.reconnect, code != CloseCode.authenticationExpired.rawValue else {
@@ -243,8 +256,15 @@ public actor RealtimeClient {
     }
 
     private func reconnect() async {
+        reconnecting = true
+        defer { reconnecting = false }
         var attempt = 0
+        var deliveredBefore = delivered
         while !stopped {
+            if delivered != deliveredBefore {
+                attempt = 0
+                deliveredBefore = delivered
+            }
             let base = min(configuration.maxBackoff, configuration.initialBackoff * (1 << min(attempt, 16)))
             let jittered = base * Double.random(in: 0.5...1.0)
             try? await Task.sleep(for: jittered)
@@ -264,6 +284,8 @@ public actor RealtimeClient {
                 continuation.finish()
                 return
             } catch {
+                // The attempt's connection may still be open (a re-subscription refused): close it before the next.
+                try? await socket?.channel.close()
                 continue
             }
         }
@@ -282,7 +304,8 @@ public actor RealtimeClient {
                 do {
                     try await writer.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(bytes: bytes)))
                 } catch {
-                    self.fail(id, error)
+                    // The connection closed under the write: the caller sees `.closed`, as for any other request.
+                    self.fail(id, RealtimeClientError.closed(code: nil))
                 }
             }
         }
@@ -315,6 +338,7 @@ public actor RealtimeClient {
             // A replay can overlap what was already delivered before a reconnect: skip it.
             if let last = entry.lastOffset, offset <= last { return }
             tracked[key]?.lastOffset = offset
+            delivered += 1
             continuation.yield(.event(ClientEvent(subscription: entry.subscription, offset: offset, event: event)))
         case .revoked(let key, let reason)?:
             guard let entry = tracked.removeValue(forKey: key) else { return }

@@ -234,15 +234,16 @@ import Testing
                 return false
             }
             #expect(disconnected)
-            // Ask without pausing, so a request lands in every phase of the reconnect: the first one answered must
-            // already list the subscription.
+            // Ask every millisecond, so a request lands in every phase of the reconnect: the first one answered must
+            // already list the subscription. (Not a busy loop: one spinning on the client's actor starves the
+            // reconnect it waits for on a loaded machine.)
             let deadline = ContinuousClock.now + .seconds(30)
             var answer: [ClientSubscription]?
             while answer == nil && ContinuousClock.now < deadline {
                 do {
                     answer = try await client.listSubscriptions()
                 } catch RealtimeClientError.closed {
-                    await Task.yield()
+                    try await Task.sleep(for: .milliseconds(1))
                 }
             }
             #expect(answer == [session])
