@@ -90,7 +90,8 @@ export declare class Subscription {
   readonly active: boolean;
   /** The reason the server gave when it revoked the subscription, else null. */
   readonly revokedReason: string | null;
-  /** Ends the subscription: no callback runs after this call. Resolves once the server removed it. */
+  /** Ends the subscription: no callback runs after this call. Resolves once the server removed it (while
+   *  reconnecting: at once; the reconnect leaves it out, or removes it again before the client is "open"). */
   unsubscribe(): Promise<void>;
 }
 
@@ -119,7 +120,8 @@ export interface RealtimeClientOptions {
   heartbeatInterval?: number;
   /** Milliseconds to wait for the ping's answer before dropping the connection (default 10000). */
   heartbeatTimeout?: number;
-  /** Backoff: full jitter, from initialBackoff doubling up to maxBackoff (defaults 250 and 30000 ms). */
+  /** Backoff: full jitter, from initialBackoff doubling up to maxBackoff (defaults 250 and 30000 ms); back to
+   *  initialBackoff once a connection is open and resubscribed, or an attempt delivered an event. */
   initialBackoff?: number;
   maxBackoff?: number;
   /** After 4029: wait between floodBackoff and twice that before reconnecting (default 5000 ms). */
@@ -166,7 +168,8 @@ export declare class RealtimeClient {
   /** Every matching event once, in offset order, across reconnects. */
   subscribe<E extends PublishedEvent = PublishedEvent>(
     params: SubscriptionParams, onEvent: (event: RealtimeEvent<E>) => void, options?: SubscribeOptions): Subscription;
-  /** Any JSON-RPC request (waits for the connection to open); resolves with its result. */
+  /** Any JSON-RPC request (waits until the client is open: connected and every subscription added back);
+   *  resolves with its result. */
   request<R = any>(method: string, params?: Record<string, unknown>, options?: { timeout?: number }): Promise<R>;
   ping(options?: { timeout?: number }): Promise<void>;
   listSubscriptions(): Promise<Array<{ scope: string; scope_id: string | null; target: string; target_id: string; types: string[] }>>;

@@ -128,7 +128,8 @@ export class Subscription {
     this.key = subscriptionKey(params.scope, params.scope_id, params.target, params.target_id);
   }
 
-  /** Ends the subscription: no callback runs after this call. Resolves once the server removed it. */
+  /** Ends the subscription: no callback runs after this call. Resolves once the server removed it (while
+   *  reconnecting: at once; the reconnect leaves it out, or removes it again before the client is "open"). */
   unsubscribe() {
     if (!this.active) return Promise.resolve();
     this._end(new RealtimeError("unsubscribed"));
@@ -150,6 +151,7 @@ export class Subscription {
     // and the live events in offset order. Then drop what a replay overlaps with what we already saw.
     if (!this.active || !this._confirmed || this.position === null || offset <= this.position) return;
     this.position = offset;
+    this._client._attempt = 0;   // progress: a drop before this connection is restored starts again from the shortest backoff
     const type = event && typeof event === "object" ? event.type : undefined;
     if (this._types && !this._types.has(type)) return;   // a shared subscription's other types
     this.lastOffset = offset;
@@ -415,10 +417,23 @@ export class RealtimeClient {
       if (confirmed.length) groups.push(confirmed);
     }
     const queue = groups.slice();
+    const added = new Map();   // key -> identity params of each subscription added again
     const worker = async () => {
-      while (queue.length && !conn.dead) await this._resume(conn, queue.shift());
+      while (queue.length && !conn.dead) {
+        const subs = queue.shift();
+        added.set(subs[0].key, subs[0]._identity());
+        await this._resume(conn, subs);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(16, queue.length) }, worker));
+    // Unsubscribed (or revoked) while this ran: unsubscribe() had no restored connection to tell, and the
+    // server may hold it again. Remove it before the connection counts as open.
+    for (;;) {
+      const gone = [...added].find(([key]) => !this._subs.has(key));   // looked for again: one may go during an await
+      if (!gone || conn.dead) break;
+      added.delete(gone[0]);
+      try { await this._call(conn, "subscription/remove", gone[1]); } catch (error) { if (conn.dead) throw error; }
+    }
   }
 
   async _resume(conn, subs) {
@@ -504,6 +519,10 @@ export class RealtimeClient {
     } finally {
       sub._adding = false;
     }
+    // The connection went away during a 429 wait and its successor opened meanwhile, skipping this one as
+    // being added: add it there.
+    const current = this._conn;
+    if (sub.active && !sub._confirmed && current && current !== conn && current.ready && !current.dead) this._addNew(sub, current);
   }
 
   async _remove(sub) {

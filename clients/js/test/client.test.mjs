@@ -30,6 +30,32 @@ function recordingWebSocket(Base = BaseWebSocket, { muteFirst = false } = {}) {
   return { Recording, sockets };
 }
 
+/** A WebSocket class that shows the test every connection's JSON-RPC traffic: `onSend(message, socket)` right
+ *  after a message went out, `onReceive(message, socket)` before the client sees one; `socket.n` is the
+ *  connection's number (0 = the first). `mute(message, socket)` returning true keeps a message off the wire. */
+function watchingWebSocket({ onSend = () => {}, onReceive = () => {}, mute = () => false } = {}, Base = BaseWebSocket) {
+  const sockets = [];
+  class Watching extends Base {
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.n = sockets.length;
+      this.liveBefore = sockets.filter((s) => s.readyState <= 1).length;   // earlier sockets still connecting or open
+      this.createdAt = Date.now();
+      this.closedAt = null;
+      sockets.push(this);
+      this.addEventListener("close", () => { this.closedAt = Date.now(); });
+      this.addEventListener("message", (e) => { if (typeof e.data === "string") onReceive(JSON.parse(e.data), this); });
+    }
+    send(data) {
+      const message = typeof data === "string" ? JSON.parse(data) : null;
+      if (message && mute(message, this)) return;
+      super.send(data);
+      if (message) onSend(message, this);
+    }
+  }
+  return { Watching, sockets };
+}
+
 /** Collects a client's states and errors and a subscription's events. */
 function recorder(client) {
   const seen = [], states = [], errors = [];
@@ -434,6 +460,185 @@ describe("reconnects and resume", () => {
       await waitFor("open again", () => client.state === "open", 10000);
       assert.equal(client.lastClose.code, 1006);
       await client.close();
+    });
+  });
+});
+
+describe("reconnect races", () => {
+  const isAdd = (m, target) => m.method === "subscription/add" && m.params?.target_id === target;
+  const targets = (list) => list.map((s) => s.target_id).sort();
+
+  test("4013 while asking subscription/list every millisecond: no answer comes from a half-restored connection", async () => {
+    await withServer(["--send-queue-limit", "4", "--rate-limit", "100000"], async (server) => {
+      let client;
+      const midResume = [];   // asked right after the reconnect put a re-subscription on the wire
+      const { Watching, sockets } = watchingWebSocket({
+        onSend: (m, socket) => {
+          if (socket.n >= 1 && isAdd(m, "s-race-list") && midResume.length < 10) {
+            queueMicrotask(() => midResume.push(client.listSubscriptions().then((list) => ({ list }), (error) => ({ error }))));
+          }
+        },
+      });
+      client = new RealtimeClient({ ...FAST, WebSocket: Watching, url: server.wsURL, token: await server.token() });
+      try {
+        const r = recorder(client);
+        await client.subscribe(SESSION("s-race-list"), r.onEvent).ready;
+        const acks = await server.publish(Array.from({ length: 30 }, (_, i) => event("s-race-list", i + 1)));   // overflows: 4013
+        const answers = [];
+        const end = Date.now() + 20000;
+        while (Date.now() < end && !(r.seen.length >= 30 && client.state === "open" && answers.filter((a) => a.reconnects >= 1).length >= 3)) {
+          const asked = { state: client.state, reconnects: client.reconnects };
+          try {
+            answers.push({ ...asked, list: await client.listSubscriptions(), reconnects: client.reconnects });
+          } catch (error) {
+            assert.ok(error instanceof RealtimeError && error.closeCode !== undefined, `a request fails only with the client's closed error: ${error}`);
+          }
+          await sleep(1);
+        }
+        assert.ok(sockets.length >= 2 && client.reconnects >= 1, "reconnected");
+        assert.ok(answers.some((a) => a.state !== "open"), "asked while reconnecting");
+        for (const a of answers) assert.deepEqual(targets(a.list), ["s-race-list"], `answer to a request made while ${a.state}`);
+        assert.ok(midResume.length >= 1, "asked mid-resubscribe");
+        const settled = await Promise.all(midResume);
+        assert.ok(settled.some((s) => s.list), "a request made mid-resubscribe was answered");
+        for (const s of settled) {
+          if (s.list) assert.deepEqual(targets(s.list), ["s-race-list"], "asked mid-resubscribe");
+          else assert.ok(s.error instanceof RealtimeError && s.error.closeCode !== undefined, String(s.error));
+        }
+        assertInOrderOnce(r.seen, acks.map((a) => a.offset));
+        assert.equal(client.lastClose?.code, 4013);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("unsubscribe() while the reconnect re-subscribes: the server does not keep the subscription", async () => {
+    await withServer([], async (server) => {
+      let y;
+      let unsubscribed = null;
+      const { Watching, sockets } = watchingWebSocket({
+        onSend: (m, socket) => {
+          // its re-subscription is on the wire, unanswered: unsubscribe now
+          if (socket.n >= 1 && isAdd(m, "s-unsub-y") && !unsubscribed) unsubscribed = new Promise((done) => queueMicrotask(() => y.unsubscribe().then(done)));
+        },
+      });
+      const client = new RealtimeClient({ ...FAST, WebSocket: Watching, url: server.wsURL, token: await server.token() });
+      try {
+        const xs = [], ys = [];
+        const x = client.subscribe(SESSION("s-unsub-x"), (e) => xs.push(e));
+        y = client.subscribe(SESSION("s-unsub-y"), (e) => ys.push(e));
+        await Promise.all([x.ready, y.ready]);
+        sockets[0].close(3000);   // as a dropped network would
+        await waitFor("the reconnect", () => client.reconnects === 1 && client.state === "open");
+        assert.ok(unsubscribed, "unsubscribed mid-resubscribe");
+        await unsubscribed;
+        assert.equal(y.active, false);
+        assert.deepEqual(targets(await client.listSubscriptions()), ["s-unsub-x"], "the server holds only what the client does");
+        await server.publish([event("s-unsub-y", 1), event("s-unsub-x", 1)]);
+        await waitFor("x's event", () => xs.length === 1);
+        assert.equal(ys.length, 0);
+        assert.equal(sockets.length, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a subscribe waiting out a 429 when its connection drops is added on the next connection", async () => {
+    // rate 1/s, burst 2: initialize and the first add use the bucket, so the second add gets 429 and waits
+    // 250-750 ms to retry; the connection drops meanwhile and the next one is open long before that wait ends.
+    await withServer(["--rate-limit", "1"], async (server) => {
+      let dropped = false;
+      const { Watching, sockets } = watchingWebSocket({
+        onReceive: (m, socket) => {
+          if (socket.n === 0 && m.error?.code === 429 && !dropped) { dropped = true; socket.close(3000); }
+        },
+      });
+      const client = new RealtimeClient({ ...FAST, WebSocket: Watching, url: server.wsURL, token: await server.token() });
+      try {
+        const as = [], bs = [];
+        await client.subscribe(SESSION("s-429-a"), (e) => as.push(e)).ready;
+        const b = client.subscribe(SESSION("s-429-b"), (e) => bs.push(e));
+        await waitFor("b's 429 and the drop", () => dropped);
+        await waitFor("the next connection", () => client.reconnects === 1 && client.state === "open");
+        await Promise.race([b.ready, sleep(6000).then(() => { throw new Error("b was never added"); })]);
+        const acks = await server.publish([event("s-429-b", 1), event("s-429-a", 1)]);
+        await waitFor("both events", () => as.length === 1 && bs.length === 1);
+        assert.equal(bs[0].offset, acks[0].offset);
+        assert.equal(sockets.length, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a drop while re-subscribing: one connection at a time, nothing lost or doubled; a request on a closing socket fails with a RealtimeError", async () => {
+    await withServer([], async (server) => {
+      let dropsLeft = 2;   // the second and third connections drop as soon as their first re-subscription is out
+      const { Watching, sockets } = watchingWebSocket({
+        onSend: (m, socket) => {
+          if (socket.n >= 1 && m.method === "subscription/add" && dropsLeft > 0 && socket.readyState === 1) { dropsLeft -= 1; socket.close(3000); }
+        },
+      });
+      const client = new RealtimeClient({ ...FAST, WebSocket: Watching, url: server.wsURL, token: await server.token() });
+      try {
+        const r = recorder(client);
+        const subs = Array.from({ length: 20 }, (_, i) => client.subscribe(SESSION(`s-one-${i}`), r.onEvent));
+        await Promise.all(subs.map((s) => s.ready));
+        const before = await server.publish(subs.map((_, i) => event(`s-one-${i}`, 1)));
+        await waitFor("20 events", () => r.seen.length === 20);
+        sockets[0].close(3000);
+        await assert.rejects(client.ping(), (e) => e instanceof RealtimeError && /not connected/.test(e.message));
+        const during = await server.publish(subs.map((_, i) => event(`s-one-${i}`, 2)));
+        await waitFor("open again", () => dropsLeft === 0 && client.state === "open", 15000);
+        const later = await server.publish(subs.map((_, i) => event(`s-one-${i}`, 3)));
+        await waitFor("60 events", () => r.seen.length >= 60);
+        await sleep(100);
+        assert.equal(sockets.length, 4);
+        for (const s of sockets) assert.equal(s.liveBefore, 0, `connection ${s.n} opened beside another`);
+        for (let i = 0; i < 20; i++) {
+          const offsets = [before, during, later].map((acks) => acks[i].offset);
+          assert.deepEqual(r.seen.filter((e) => e.target_id === `s-one-${i}`).map((e) => e.offset), offsets, `s-one-${i}`);
+        }
+        assert.equal(client.reconnects, 1);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("an attempt that delivers events before its re-subscriptions finish resets the backoff", async () => {
+    await withServer([], async (server) => {
+      // The first connection drops after A's first replayed event; every later one re-adds A and B, B's add
+      // never leaves (so the connection is never restored) and it drops after the one event of A it delivered.
+      // Each attempt made progress: each waits at most initialBackoff (20 ms), not 20, 40, 80, ... 20480 ms.
+      const acks = await server.publish(Array.from({ length: 12 }, (_, i) => event("s-progress-a", i + 1)));
+      const last = acks.at(-1).offset;
+      let done = false;
+      const { Watching, sockets } = watchingWebSocket({
+        mute: (m, socket) => socket.n >= 1 && !done && isAdd(m, "s-progress-b"),
+        onReceive: (m, socket) => {
+          if (done || m.method !== "subscription/event" || socket.readyState !== 1) return;
+          if (m.params.offset === last) done = true;
+          socket.close(3000);
+        },
+      });
+      const client = new RealtimeClient({ ...FAST, initialBackoff: 20, maxBackoff: 60000, WebSocket: Watching, url: server.wsURL, token: await server.token() });
+      try {
+        const seen = [];
+        await client.subscribe(SESSION("s-progress-b"), () => {}).ready;
+        client.subscribe(SESSION("s-progress-a"), (e) => seen.push(e.offset), { since: 0 });
+        await waitFor("A's 12 events", () => seen.length === 12, 8000).catch(() => {});
+        const delays = [];
+        for (let i = 1; i < sockets.length; i++) delays.push(sockets[i].createdAt - sockets[i - 1].closedAt);
+        assert.ok(Math.max(...delays) < 1000, `reconnect delays: ${delays.join(", ")} ms`);
+        assert.deepEqual(seen, acks.map((a) => a.offset), "every event once, in order");
+        assert.ok(sockets.length >= 12, `one event per attempt: ${sockets.length} connections`);
+        await waitFor("restored", () => client.state === "open");
+      } finally {
+        await client.close();
+      }
     });
   });
 });

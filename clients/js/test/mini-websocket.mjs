@@ -119,6 +119,7 @@ export class MiniWebSocket extends EventTarget {
     const { opcode: kind, parts } = this._fragments;
     this._fragments = null;
     const whole = Buffer.concat(parts);
+    if (this.readyState !== 1) return;   // as a browser: no message after close() was called
     const event = new Event("message");
     event.data = kind === 1 ? whole.toString("utf8") : whole;
     this._emit("message", event);
