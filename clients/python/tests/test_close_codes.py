@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 from collections.abc import Collection
@@ -12,7 +13,17 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-from conftest import ORG, PUBLISHER_KEY, SESSION_SUBSCRIPTION, USER, Node, bounded, session_event, wait_connected
+from conftest import (
+    ORG,
+    PUBLISHER_KEY,
+    REVISION,
+    SESSION_SUBSCRIPTION,
+    USER,
+    Node,
+    bounded,
+    session_event,
+    wait_connected,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -298,7 +309,10 @@ class Relay:
     """A WebSocket relay in front of a node: passes frames both ways (one upstream connection per
     client connection) and records the requests each client connection sent. `close_clients(code)`
     closes the client side with `code`, as the server would; while `hold` is clear, new client
-    connections wait before their upstream connection is opened."""
+    connections wait before their upstream connection is opened. With `hold_adds` set to an unset
+    event, a `subscription/add` waits for it before it is passed on (`add_held` tells it arrived);
+    with `cut_after_events` = n, each connection is dropped (no close frame: 1006) instead of
+    passing on its event n + 1."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -306,6 +320,9 @@ class Relay:
         self.clients: list[ServerConnection] = []
         self.hold = asyncio.Event()
         self.hold.set()
+        self.hold_adds: asyncio.Event | None = None
+        self.add_held = asyncio.Event()
+        self.cut_after_events: int | None = None
         self._server: Server | None = None
         self.ws = ""
 
@@ -335,11 +352,21 @@ class Relay:
 
             async def up() -> None:
                 async for message in downstream:
-                    sent.append(json.loads(message))
+                    request = json.loads(message)
+                    sent.append(request)
+                    if self.hold_adds is not None and request.get("method") == "subscription/add":
+                        self.add_held.set()
+                        await self.hold_adds.wait()
                     await upstream.send(message)
 
             async def down() -> None:
+                events = 0
                 async for message in upstream:
+                    if '"subscription/event"' in str(message):
+                        events += 1
+                        if self.cut_after_events is not None and events > self.cut_after_events:
+                            downstream.transport.abort()
+                            return
                     await downstream.send(message)
 
             tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
@@ -370,6 +397,92 @@ async def test_internal_error_1011_reconnects_and_resumes(node: Node) -> None:
             assert client.error is None and len(relay.sent) == 2
             adds = [m["params"] for m in relay.sent[1] if m.get("method") == "subscription/add"]
             assert [(a["since"], a.get("epoch")) for a in adds] == [(acks[2][1], sub.epoch)]
+
+
+# -- reconnect races: requests, unsubscribes and progress while the client re-subscribes ------------
+
+
+async def test_requests_during_a_reconnect_wait_until_the_subscriptions_are_back(
+        node_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Asked every millisecond through a 4013 reconnect, subscription/list always lists the subscription:
+    a request made while the client reconnects waits until every subscription is added back, and is
+    never answered by the new connection between its initialize and its re-subscriptions. A request sent
+    on the closing socket raises ConnectionLostError and leaves nothing behind for asyncio to log."""
+    node: Node = node_factory("--send-queue-limit", "4")
+    async with bounded(25):
+        async with RealtimeClient(node.ws, token=node.mint_token(), **FAST) as client:
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            answers: list[tuple[int, list[Any]]] = []  # (reconnects when answered, target ids listed)
+            asked_while_away = 0
+
+            async def ask() -> None:
+                nonlocal asked_while_away
+                while not answers or answers[-1][0] < 1:
+                    away = not client.connected
+                    try:
+                        listed = await client.list_subscriptions()
+                    except ConnectionLostError:
+                        pass  # in flight when the connection dropped: documented, ask again
+                    else:
+                        asked_while_away += away
+                        answers.append((client.reconnects, [s.get("target_id") for s in listed]))
+                    await asyncio.sleep(0.001)
+
+            asking = asyncio.create_task(ask())
+            await asyncio.sleep(0.05)
+            # More frames at once than the send queue takes: 4013, then a reconnect that resumes.
+            acks = await Publisher(node.http, key=PUBLISHER_KEY).publish([session_event(i) for i in range(20)])
+            received = await collect_ids(sub, {f"ev-{i}" for i in range(20)})
+            await asyncio.wait_for(asking, 10)
+            assert [(e.id, e.offset) for e in received] == acks
+            assert client.last_close is not None and client.last_close[0] == 4013 and client.reconnects >= 1
+            assert asked_while_away >= 1, "no request was made during the reconnect"
+            wrong = [answer for answer in answers if answer[1] != [SESSION_SUBSCRIPTION["target_id"]]]
+            assert not wrong, f"{len(wrong)} of {len(answers)} answers lacked the subscription: {wrong[:3]}"
+        gc.collect()
+        unretrieved = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
+        assert not unretrieved, unretrieved
+
+
+async def test_subscription_closed_while_it_is_re_added_is_removed_from_the_server(node: Node) -> None:
+    """close() during a reconnect sends nothing; when its subscription was already being added again, the
+    client removes it before the new connection is used, so the server does not keep it."""
+    async with bounded(20), Relay(node.ws) as relay:
+        async with RealtimeClient(relay.ws, token=node.mint_token(), **FAST) as client:
+            await client.subscribe(scope="core", target="user", target_id=USER)
+            closing = await client.subscribe(**SESSION_SUBSCRIPTION)
+            relay.hold_adds = asyncio.Event()
+            await relay.close_clients(1011, "internal error")
+            async with bounded(5):
+                await relay.add_held.wait()  # the reconnect is re-adding both subscriptions
+            assert not client.connected
+            await closing.close()
+            relay.hold_adds.set()
+            await wait_connected(client)
+            assert client.reconnects == 1
+            assert [s["target"] for s in await client.list_subscriptions()] == ["user"]
+
+
+async def test_a_reconnect_attempt_that_delivered_events_resets_the_backoff(node: Node) -> None:
+    """Each connection drops (1006) after passing on two replayed events, before the second subscription is
+    added back: every attempt fails but makes progress, so each waits the shortest backoff (0.1 s) instead of
+    doubling towards max_backoff (5 s: about 20 s for these 12 attempts)."""
+    async with bounded(25), Relay(node.ws) as relay:
+        publisher = Publisher(node.http, key=PUBLISHER_KEY)
+        options: dict[str, Any] = {**FAST, "initial_backoff": 0.1, "max_backoff": 5.0}
+        async with RealtimeClient(relay.ws, token=node.mint_token(), **options) as client:
+            sub = await client.subscribe(**SESSION_SUBSCRIPTION)
+            # Added after the first: on a reconnect, its add waits behind the first one's replay.
+            await client.subscribe(scope="revision", scope_id=REVISION, target="session", target_id="s-2")
+            relay.hold.clear()
+            await relay.close_clients(1011, "internal error")
+            acks = await publisher.publish([session_event(i) for i in range(24)])
+            relay.cut_after_events = 2
+            relay.hold.set()
+            received = await collect_ids(sub, {f"ev-{i}" for i in range(24)}, timeout=10)
+            assert [(e.id, e.offset) for e in received] == acks  # no gap, no duplicate across 13 connections
+            await wait_connected(client)
+            assert client.reconnects == 1 and len(relay.sent) >= 13
 
 
 # -- the close-code table (protocol.md, "Close codes"): what the client does after each ------------

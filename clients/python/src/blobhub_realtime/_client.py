@@ -196,6 +196,7 @@ class Subscription:
         if self._done or not self._confirmed or self._position is None or offset <= self._position:
             return
         self._position = offset
+        self._client._received += 1
         if self.types is not None and event.get("type") not in self.types:
             return
         self._queue.put_nowait(Event(offset=offset, data=event, scope=self.scope,
@@ -334,6 +335,9 @@ class RealtimeClient:
         self._terminal: BaseException | None = None
         self._closing = False
         self._started = False
+        # Events received (positions advanced) so far: a reconnect attempt that received some made
+        # progress, and the next one waits the shortest backoff again.
+        self._received = 0
 
         #: The epoch (log name) from the latest ``status/initialize``.
         self.epoch: str | None = None
@@ -672,6 +676,7 @@ class RealtimeClient:
                 for retry in itertools.count():
                     try:
                         await self._call("subscription/add", params, conn=conn, on_result=on_result)
+                        added.append((base.key, base._identity()))
                         return
                     except TooManyRequestsError:
                         if retry >= 20:
@@ -688,10 +693,22 @@ class RealtimeClient:
                             sub._finish(error)
                         return
 
+        added: list[tuple[SubscriptionKey, dict[str, Any]]] = []
         results = await asyncio.gather(*(add(subs) for _, subs in groups), return_exceptions=True)
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
+        # A subscription closed while it was being added again (close() sends nothing while the client
+        # reconnects): the server holds it again. Remove it before the connection is handed out.
+        removed: set[SubscriptionKey] = set()
+        while stale := [(key, identity) for key, identity in added
+                        if key not in self._subs and key not in removed]:
+            for key, identity in stale:
+                removed.add(key)
+                try:
+                    await self._call("subscription/remove", identity, conn=conn)
+                except RpcError as error:
+                    logger.debug("subscription/remove failed: %s", error)
 
     async def _close_connection(self, conn: _Connection, *, graceful: bool) -> None:
         for task in conn.tasks:
@@ -745,12 +762,15 @@ class RealtimeClient:
                 await asyncio.sleep(decision)
                 if self._closing:
                     return
+                received = self._received
                 try:
                     conn = await self._establish()
                 except asyncio.CancelledError:
                     raise
                 except BaseException as error:  # noqa: BLE001 - classified below
-                    attempt += 1
+                    # An attempt that received events (a replay cut short) made progress: start the
+                    # backoff again from its shortest delay rather than doubling it.
+                    attempt = 0 if self._received != received else attempt + 1
                     logger.info("reconnect failed (%s); attempt %d", error, attempt)
                     decision = self._after_failure(error, attempt)
                     continue
@@ -910,6 +930,11 @@ class RealtimeClient:
                                           f"{self.request_timeout if timeout is None else timeout} s") from None
         finally:
             conn.pending.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                # The reader failed it while send() waited for a closing socket, which then raised: the
+                # caller has its ConnectionLostError; retrieve this one so asyncio does not log it as
+                # "Future exception was never retrieved".
+                future.exception()
 
     async def _read(self, conn: _Connection) -> tuple[int, str]:
         code, reason = 1006, ""
