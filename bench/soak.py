@@ -378,6 +378,17 @@ async def non_readers(start: float, writers: list[asyncio.StreamWriter]) -> None
         conn = await raw_connect(STEADY_USER, HOT_SESSION, receive_buffer=4096)
         if conn is not None:
             writers.append(conn[1])   # never read from again
+    # More hot events at once than the node's send queue holds (bench/soak: --send-queue-limit 512), so the
+    # non-readers overflow within a second whatever rate the publisher reaches: at the rate alone, on a loaded
+    # machine (a CI run beside other work published at a third of --rate), the 15 s ping timeout closed them first.
+    conn = KeepAlive()
+    for burst in range(6):
+        chunk = [{"id": f"soak-fill-{burst}-{i}", "type": "processor.output", "revision_id": REVISION,
+                  "session_id": HOT_SESSION, "output": HOT_PADDING} for i in range(100)]
+        try:
+            await conn.post("/v1/events", json.dumps(chunk).encode(), a.publisher_key)
+        except Exception:   # noqa: BLE001 - the publisher's statuses are what the checks count
+            conn = KeepAlive()
 
 
 async def publisher() -> None:
