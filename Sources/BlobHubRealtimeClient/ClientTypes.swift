@@ -140,6 +140,8 @@ public enum RealtimeClientError: Error, Sendable, Equatable, CustomStringConvert
     case invalidURL(String)
     /// TLS could not be set up (for example an unreadable `trustedCAFile`).
     case tls(String)
+    /// No answer within `Configuration.requestTimeout` (a stalled server or network).
+    case timedOut
 
     /// One line for logs and the CLI.
     public var description: String {
@@ -149,6 +151,7 @@ public enum RealtimeClientError: Error, Sendable, Equatable, CustomStringConvert
         case .closed(let code): return "connection closed" + (code.map { " (\($0))" } ?? "")
         case .invalidURL(let url): return "invalid URL \(url)"
         case .tls(let message): return "TLS: \(message)"
+        case .timedOut: return "request timed out"
         }
     }
 }

@@ -32,12 +32,16 @@ public actor RealtimeClient {
         public var maxBackoff: Duration
         /// TLS settings (`wss://`); nil connects in plain text (`ws://`).
         public var tls: ClientTLS?
+        /// How long a request (the connection's `initialize` included) waits for its answer before it fails
+        /// `.timedOut`: a reconnect whose server stalls tries again rather than waiting forever.
+        public var requestTimeout: Duration
 
         /// Every setting; the defaults suit a local server (`ws://127.0.0.1:8080/v1`).
         public init(
             host: String = "127.0.0.1", port: Int = 8080, path: String = "/v1", credential: ClientCredential,
             viaSubprotocol: Bool = false, clientName: String = "blobhub-realtime-swift", reconnect: Bool = true,
-            initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10), tls: ClientTLS? = nil
+            initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10), tls: ClientTLS? = nil,
+            requestTimeout: Duration = .seconds(10)
         ) {
             self.host = host
             self.port = port
@@ -49,6 +53,7 @@ public actor RealtimeClient {
             self.initialBackoff = initialBackoff
             self.maxBackoff = maxBackoff
             self.tls = tls
+            self.requestTimeout = requestTimeout
         }
 
         /// `ws://host[:port]/path` or `wss://host[:port]/path` (e.g. `wss://realtime.blobhub.io/v1`); `wss`
@@ -298,6 +303,12 @@ public actor RealtimeClient {
         let id = nextID
         nextID += 1
         let bytes = RPCEncoder.request(id: Int64(id), method: method, params: params)
+        let timeout = configuration.requestTimeout
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.fail(id, RealtimeClientError.timedOut)
+        }
+        defer { timer.cancel() }
         return try await withCheckedThrowingContinuation { continuation in
             pending[id] = continuation
             Task {

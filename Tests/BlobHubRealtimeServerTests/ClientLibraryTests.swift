@@ -251,6 +251,39 @@ import Testing
         }
     }
 
+    /// A request to a server that stopped answering (SIGSTOP: the kernel still takes the bytes) fails `.timedOut`
+    /// after `requestTimeout` instead of waiting forever; once the server runs again the connection answers.
+    @Test func aStalledServerTimesARequestOut() async throws {
+        let server = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret])
+        defer { server.terminate() }
+        try await server.waitUntilHealthy()
+        let token = JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#)
+        let client = RealtimeClient(.init(port: server.port, credential: .bearer(token), requestTimeout: .seconds(1)))
+        try await client.connect()
+        #expect(try await client.listSubscriptions() == [])
+        server.signal(SIGSTOP)
+        let started = ContinuousClock.now
+        // Bounded: a client without the timeout would wait for good; the server resumes after 10 s regardless
+        // (and the request is then answered, which fails the test).
+        let resume = Task {
+            try await Task.sleep(for: .seconds(10))
+            server.signal(SIGCONT)
+        }
+        var failure: RealtimeClientError?
+        do {
+            _ = try await client.listSubscriptions()
+        } catch {
+            failure = error as? RealtimeClientError
+        }
+        let waited = ContinuousClock.now - started
+        resume.cancel()
+        server.signal(SIGCONT)
+        #expect(failure == .timedOut)
+        #expect(waited >= .milliseconds(900) && waited < .seconds(10))
+        #expect(try await client.listSubscriptions() == [])
+        await client.close()
+    }
+
     @Test func subscribeWithSinceReportsTheReplay() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
