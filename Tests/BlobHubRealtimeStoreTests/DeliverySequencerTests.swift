@@ -47,6 +47,31 @@ import Testing
         #expect(!sequencer.hasGap)
     }
 
+    /// The tailer skips these in its read and adds them to what it read.
+    @Test func theEventsHeldBehindAGapAreListedInOffsetOrderUntilDelivered() {
+        let sequencer = DeliverySequencer(delivered: 0)
+        let seen = recording(sequencer)
+        #expect(!sequencer.submit(range(7, 8)))
+        #expect(!sequencer.submit(range(3, 5)))
+        #expect(sequencer.held(after: 0).map(\.offset) == [4, 5, 8])
+        #expect(sequencer.held(after: 4).map(\.offset) == [5, 8])
+        // The table read of 1…6 with the held 4…5 merged in: 4…5 delivered once, 8 still held.
+        let read = stored(1...3) + stored(6...6)
+        #expect(sequencer.submit(.init(after: 0, through: 6, events: PostgresTailer.merge(read, sequencer.held(after: 0).prefix { $0.offset <= 6 }))))
+        #expect(seen.withLock { $0 } == [1, 2, 3, 4, 5, 6])
+        #expect(sequencer.held(after: 6).map(\.offset) == [8])
+        sequencer.submit(range(6, 7))
+        #expect(seen.withLock { $0 } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(sequencer.held(after: 0).isEmpty)
+    }
+
+    @Test func aMergeOfReadAndHeldEventsKeepsOffsetOrderAndEachOffsetOnce() {
+        let merged = PostgresTailer.merge(stored(1...2) + stored(5...6), stored(2...4) + stored(7...7))
+        #expect(merged.map(\.offset) == [1, 2, 3, 4, 5, 6, 7])
+        #expect(PostgresTailer.merge(stored(1...2), [StoredEvent]()).map(\.offset) == [1, 2])
+        #expect(PostgresTailer.merge([], stored(3...4)).map(\.offset) == [3, 4])
+    }
+
     @Test func aLocalRangeAlreadyReadFromTheTableIsDropped() {
         let sequencer = DeliverySequencer(delivered: 0)
         let seen = recording(sequencer)

@@ -144,7 +144,7 @@ struct PostgresNodeListTests {
             let store = try await PostgresTestDatabase.open(url)
             #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
                     == [String(PostgresSchema.currentVersion)])
-            #expect(PostgresSchema.currentVersion == 5)
+            #expect(PostgresSchema.currentVersion == 6)
             #expect(await store.nodes().live.map(\.id) == [store.nodeID])
             #expect(try await PostgresTestDatabase.execute(["SELECT node_id FROM blobhub_nodes"], url: url) == [store.nodeID])
             try await store.close()

@@ -95,7 +95,7 @@ struct PostgresLeanAppendTests {
             try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '4' WHERE key = 'schema_version'"], url: url)
             let store = try await PostgresTestDatabase.open(url)
             #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
-                    == ["5"])
+                    == [String(PostgresSchema.currentVersion)])
             let body = try await PostgresTestDatabase.execute([
                 "SELECT pg_get_functiondef('blobhub_append_v3(text[], text[], bigint[], text[], bytea[], text[], bigint[])'::regprocedure)",
             ], url: url)

@@ -54,6 +54,15 @@ final class DeliverySequencer: Sendable {
     /// True while a submitted range waits for offsets before it (the tailer must read the table).
     var hasGap: Bool { state.withLock { state in state.pending.contains { $0.after > state.delivered } } }
 
+    /// The events of submitted ranges still waiting, past `after`, in offset order: this node's own commits held
+    /// behind a gap. The tailer does not read them from the table again (``PostgresTailer``) and adds them to the
+    /// range it reads; the sequencer drops whichever copy comes second.
+    func held(after: Int64) -> [StoredEvent] {
+        state.withLock { state in
+            state.pending.flatMap { range in range.events.lazy.filter { $0.offset > after } }
+        }.sorted { $0.offset < $1.offset }
+    }
+
     func setObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void) {
         state.withLock { $0.observer = observer }
     }

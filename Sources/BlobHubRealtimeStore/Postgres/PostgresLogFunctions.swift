@@ -117,44 +117,7 @@ enum PostgresLogFunctions {
         // One tailer round in one round trip: a new probe; the watermark it allows (the new probe's when nothing
         // ran, else the previous probe's once its transactions ended); the events after `p_after` up to it. The
         // first row carries the figures (event columns null), the others one event each.
-        """
-        CREATE OR REPLACE FUNCTION blobhub_tail_v3(p_after bigint, p_prev_taken bigint, p_prev_pending text[], p_limit integer)
-        RETURNS TABLE (watermark bigint, taken bigint, pending text[], registry_version bigint,
-                       log_offset bigint, id text, type text, created_at bigint, keys text, json bytea)
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            v_taken bigint;
-            v_pending text[];
-            v_watermark bigint := NULL;
-        BEGIN
-            v_taken := blobhub_taken_v3();
-            IF v_taken <= p_after AND p_prev_taken IS NULL THEN
-                -- Nothing taken after what the caller has: no reading of the lock table needed.
-                RETURN QUERY SELECT p_after, v_taken, '{}'::text[],
-                    (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
-                    NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
-                RETURN;
-            END IF;
-            -- After the offset taken; the previous probe's transactions are checked against the same reading,
-            -- which is later than that probe.
-            v_pending := blobhub_running_v3();
-            IF cardinality(v_pending) = 0 THEN
-                v_watermark := v_taken;
-            ELSIF p_prev_taken IS NOT NULL AND NOT (v_pending && p_prev_pending) THEN
-                v_watermark := p_prev_taken;
-            END IF;
-            RETURN QUERY SELECT v_watermark, v_taken, v_pending,
-                (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
-                NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
-            IF v_watermark IS NOT NULL AND v_watermark > p_after THEN
-                RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::text[], NULL::bigint,
-                    e.log_offset, e.id, e.type, e.created_at, e.keys, e.json
-                    FROM blobhub_events e WHERE e.log_offset > p_after AND e.log_offset <= v_watermark
-                    ORDER BY e.log_offset LIMIT p_limit;
-            END IF;
-        END
-        $fn$
-        """,
+        tailFunction(name: "blobhub_tail_v3", extraParameters: "", notifies: false, skipsHeld: false),
     ]
 
     /// Schema version 4: the tailer's round also announces this node's commits (``CommitNotifier``), so a busy
@@ -229,4 +192,69 @@ enum PostgresLogFunctions {
         $fn$
         """,
     ]
+
+    /// Schema version 6: the tailer's round skips the events this node holds in memory (committed by its own writer,
+    /// waiting in ``DeliverySequencer`` behind an earlier offset another node had not committed yet), `p_held` being
+    /// their offsets. Measured before it: 2.95 rows read per event published on three nodes, nearly every event read
+    /// back by the node that wrote it. Announcement, probe, watermark and read are version 4's (the same body,
+    /// ``tailFunction(name:extraParameters:notifies:skipsHeld:)``), so the argument that keeps readers in offset order
+    /// is unchanged; the node adds the held events to what the round read (``PostgresTailer``).
+    static let heldSkippingTailMigration: [String] = [
+        tailFunction(name: "blobhub_tail_v6", extraParameters: ", p_notify text, p_held bigint[]", notifies: true, skipsHeld: true),
+    ]
+
+    /// A tailer round's function (`blobhub_tail_v3`, `blobhub_tail_v6`): optionally the announcement (version 4's), the
+    /// probe, the watermark, and the read, optionally without the offsets `p_held`. One body, not a call of the older
+    /// function: each PL/pgSQL level materializes its rows again (measured: the nested version 6 cost 0.74–0.76 ms
+    /// per round against 0.66–0.72 ms for version 4, although it read fewer rows).
+    static func tailFunction(name: String, extraParameters: String, notifies: Bool, skipsHeld: Bool) -> String {
+        let announce = notifies ? """
+                IF p_notify IS NOT NULL THEN
+                    -- The notification makes this transaction take an id and write a commit record; nothing here needs
+                    -- that record flushed, and the round (the tailer's delivery) must not wait for an fsync.
+                    PERFORM set_config('synchronous_commit', 'off', true);
+                    PERFORM pg_notify('\(PostgresListener.channel)', p_notify);
+                END IF;
+            """ : ""
+        let heldFilter = skipsHeld ? "\n                  AND e.log_offset <> ALL (coalesce(p_held, '{}'::bigint[]))" : ""
+        return """
+            CREATE OR REPLACE FUNCTION \(name)(p_after bigint, p_prev_taken bigint, p_prev_pending text[], p_limit integer\(extraParameters))
+            RETURNS TABLE (watermark bigint, taken bigint, pending text[], registry_version bigint,
+                           log_offset bigint, id text, type text, created_at bigint, keys text, json bytea)
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                v_taken bigint;
+                v_pending text[];
+                v_watermark bigint := NULL;
+            BEGIN
+            \(announce)
+                v_taken := blobhub_taken_v3();
+                IF v_taken <= p_after AND p_prev_taken IS NULL THEN
+                    -- Nothing taken after what the caller has: no reading of the lock table needed.
+                    RETURN QUERY SELECT p_after, v_taken, '{}'::text[],
+                        (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
+                        NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
+                    RETURN;
+                END IF;
+                -- After the offset taken; the previous probe's transactions are checked against the same reading,
+                -- which is later than that probe.
+                v_pending := blobhub_running_v3();
+                IF cardinality(v_pending) = 0 THEN
+                    v_watermark := v_taken;
+                ELSIF p_prev_taken IS NOT NULL AND NOT (v_pending && p_prev_pending) THEN
+                    v_watermark := p_prev_taken;
+                END IF;
+                RETURN QUERY SELECT v_watermark, v_taken, v_pending,
+                    (SELECT c.value FROM blobhub_counters c WHERE c.name = 'registry_version'),
+                    NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::bytea;
+                IF v_watermark IS NOT NULL AND v_watermark > p_after THEN
+                    RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::text[], NULL::bigint,
+                        e.log_offset, e.id, e.type, e.created_at, e.keys, e.json
+                        FROM blobhub_events e WHERE e.log_offset > p_after AND e.log_offset <= v_watermark\(heldFilter)
+                        ORDER BY e.log_offset LIMIT p_limit;
+                END IF;
+            END
+            $fn$
+            """
+    }
 }

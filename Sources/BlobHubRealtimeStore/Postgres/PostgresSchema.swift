@@ -11,7 +11,8 @@ import PostgresNIO
 ///   nodes reload); before schema version 3 also `head`, the last offset assigned under its row lock;
 /// * `blobhub_offsets` (version 3): the sequence offsets are taken from, and the functions of ``PostgresLogFunctions``
 ///   (append, watermark probe); docs/cluster.md, "Offsets and the watermark"; version 4 adds the tailer round that
-///   also notifies (`blobhub_tail_v4`, ``CommitNotifier``);
+///   also notifies (`blobhub_tail_v4`, ``CommitNotifier``), version 6 the round that skips the events the node holds
+///   in memory (`blobhub_tail_v6`);
 /// * `blobhub_events(log_offset PRIMARY KEY, id UNIQUE, type, created_at, keys, json)`;
 /// * `blobhub_event_keys(key, log_offset)` with primary key `(key, log_offset)`: replay by key after an offset is an
 ///   index range scan; a second index on `log_offset` serves pruning;
@@ -67,6 +68,7 @@ enum PostgresSchema {
         PostgresLogFunctions.migration,
         PostgresLogFunctions.notifyingTailMigration,
         PostgresLogFunctions.leanAppendMigration,
+        PostgresLogFunctions.heldSkippingTailMigration,
     ]
 
     static var currentVersion: Int { migrations.count }

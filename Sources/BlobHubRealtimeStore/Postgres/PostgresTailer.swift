@@ -13,7 +13,8 @@ import Synchronization
 /// NOTIFY of another node, a local commit that found a gap before it, a re-LISTEN) and at least every
 /// `pollInterval`, so missed notifications only cost latency. A successful poll also marks the database healthy; a
 /// failed one unhealthy (readiness). Each round also carries this node's pending commit announcement
-/// (``CommitNotifier``); the writer wakes the tailer when there is one.
+/// (``CommitNotifier``); the writer wakes the tailer when there is one. A round does not read this node's own commits
+/// that wait in the sequencer behind a gap (schema version 6): it adds them from memory to what it read.
 final class PostgresTailer: Sendable {
     private struct State {
         var registryVersion: Int64
@@ -24,6 +25,8 @@ final class PostgresTailer: Sendable {
         /// Rounds that followed a busy one, and the shortest time from such a round's start to the next's.
         var roundsAfterBusy = 0
         var shortestGapAfterBusy: Duration?
+        /// Events read from the table (tests check held events are not read again).
+        var rowsRead = 0
     }
 
     static let batchLimit = 1000
@@ -135,6 +138,29 @@ final class PostgresTailer: Sendable {
         state.withLock { ($0.roundsAfterBusy, $0.shortestGapAfterBusy) }
     }
 
+    /// Events the rounds read from the table since the store opened.
+    var rowsRead: Int { state.withLock { $0.rowsRead } }
+
+    /// Two ascending lists of events as one, each offset once.
+    static func merge(_ read: [StoredEvent], _ held: some Collection<StoredEvent>) -> [StoredEvent] {
+        if held.isEmpty { return read }
+        var merged: [StoredEvent] = []
+        merged.reserveCapacity(read.count + held.count)
+        var (i, j) = (read.startIndex, held.startIndex)
+        while i < read.endIndex || j < held.endIndex {
+            let next: StoredEvent
+            if j == held.endIndex || (i < read.endIndex && read[i].offset <= held[j].offset) {
+                next = read[i]
+                read.formIndex(after: &i)
+            } else {
+                next = held[j]
+                held.formIndex(after: &j)
+            }
+            if merged.last.map({ $0.offset < next.offset }) ?? true { merged.append(next) }
+        }
+        return merged
+    }
+
     /// Ends the loop's waits.
     func stop() {
         state.withLock { $0.stopped = true }
@@ -153,12 +179,14 @@ final class PostgresTailer: Sendable {
                 let after = sequencer.delivered
                 let prior = previous
                 let announce = notifier.takeAnnouncement()
+                // This node's own commits waiting behind a gap: not read from the table again.
+                let held = sequencer.held(after: after)
                 let round = try await withDeadline(healthTimeout, deadlines) { [client, logger] in
                     try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit,
-                                                      announce: announce, logger: logger)
+                                                      announce: announce, held: held.map(\.offset), logger: logger)
                 }
                 markHealthy(true)
-                read += round.events.count
+                state.withLock { $0.rowsRead += round.events.count }
                 logger.trace("tailer round", metadata: ["after": "\(after)", "watermark": "\(round.watermark.map(String.init) ?? "none")",
                                                         "taken": "\(round.probe.taken)", "pending": "\(round.probe.pending)",
                                                         "events": "\(round.events.count)", "previous": "\(prior.map { "\($0.taken) \($0.pending)" } ?? "none")"])
@@ -167,7 +195,9 @@ final class PostgresTailer: Sendable {
                     // A full batch ends at its last event; a shorter one reached the watermark (offsets between are
                     // unused, rolled back, or pruned meanwhile).
                     let through = round.events.count == Self.batchLimit ? round.events.last!.offset : watermark
-                    sequencer.submit(.init(after: after, through: through, events: round.events))
+                    let events = Self.merge(round.events, held.prefix { $0.offset <= through })
+                    read += events.count
+                    sequencer.submit(.init(after: after, through: through, events: events))
                     if through < watermark { continue }  // more to read up to this watermark
                 }
                 // The new probe replaces one that settled (or keeps waiting on the older one when it did not).

@@ -48,8 +48,8 @@ enum PostgresWatermark {
         }
     }
 
-    /// One tailer round (`blobhub_tail_v4`: the notification, then `blobhub_tail_v3`): a new probe, the watermark now allowed, and the events after `after`
-    /// up to it (at most `limit`).
+    /// One tailer round (`blobhub_tail_v6`: the notification, a new probe, the watermark now allowed) and the events
+    /// after `after` up to it (at most `limit`), except those at the offsets `held` (this node has them in memory).
     struct Round: Sendable {
         var probe: Probe
         /// Nil when neither the new probe nor `previous` settled.
@@ -60,10 +60,11 @@ enum PostgresWatermark {
 
     /// `announce`: a notification payload sent on the channel first (``CommitNotifier``), or nil.
     static func round(_ client: PostgresClient, after: Int64, previous: Probe?, limit: Int, announce: String? = nil,
-                      logger: Logger) async throws -> Round {
+                      held: [Int64] = [], logger: Logger) async throws -> Round {
         let rows = try await client.query("""
             SELECT watermark, taken, pending, registry_version, log_offset, id, type, created_at, keys, json
-            FROM blobhub_tail_v4(\(after), \(previous?.taken), \(previous?.pending ?? [])::text[], \(Int32(limit)), \(announce))
+            FROM blobhub_tail_v6(\(after), \(previous?.taken), \(previous?.pending ?? [])::text[], \(Int32(limit)), \(announce),
+                                 \(held)::bigint[])
             """, logger: logger)
         var round: Round?
         var events: [StoredEvent] = []
@@ -82,7 +83,7 @@ enum PostgresWatermark {
                               registryVersion: version, events: [])
             }
         }
-        guard var round else { throw StoreError.corrupt("blobhub_tail_v3() returned no figures") }
+        guard var round else { throw StoreError.corrupt("blobhub_tail_v6() returned no figures") }
         round.events = events
         return round
     }
