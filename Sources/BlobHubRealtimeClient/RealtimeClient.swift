@@ -35,13 +35,16 @@ public actor RealtimeClient {
         /// How long a request (the connection's `initialize` included) waits for its answer before it fails
         /// `.timedOut`: a reconnect whose server stalls tries again rather than waiting forever.
         public var requestTimeout: Duration
+        /// How long opening a connection (TCP, TLS, the WebSocket upgrade) may take before it fails `.timedOut`:
+        /// a server that accepts and never answers the upgrade fails the dial, and a reconnect tries again.
+        public var connectTimeout: Duration
 
         /// Every setting; the defaults suit a local server (`ws://127.0.0.1:8080/v1`).
         public init(
             host: String = "127.0.0.1", port: Int = 8080, path: String = "/v1", credential: ClientCredential,
             viaSubprotocol: Bool = false, clientName: String = "blobhub-realtime-swift", reconnect: Bool = true,
             initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(10), tls: ClientTLS? = nil,
-            requestTimeout: Duration = .seconds(10)
+            requestTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10)
         ) {
             self.host = host
             self.port = port
@@ -54,6 +57,7 @@ public actor RealtimeClient {
             self.maxBackoff = maxBackoff
             self.tls = tls
             self.requestTimeout = requestTimeout
+            self.connectTimeout = connectTimeout
         }
 
         /// `ws://host[:port]/path` or `wss://host[:port]/path` (e.g. `wss://realtime.blobhub.io/v1`); `wss`
@@ -183,7 +187,8 @@ public actor RealtimeClient {
     private func open() async throws {
         let socket = try await WebSocketDialer.dial(
             host: configuration.host, port: configuration.port, path: configuration.path,
-            credential: credential, viaSubprotocol: configuration.viaSubprotocol, tls: try tlsSetup()
+            credential: credential, viaSubprotocol: configuration.viaSubprotocol, tls: try tlsSetup(),
+            timeout: configuration.connectTimeout
         )
         self.socket = socket
         connection += 1

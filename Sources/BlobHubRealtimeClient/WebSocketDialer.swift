@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import Synchronization
 
 /// Opens one authenticated WebSocket (NIO's typed client upgrader), or reports the HTTP refusal.
 enum WebSocketDialer {
@@ -39,8 +40,44 @@ enum WebSocketDialer {
         }
     }
 
+    /// `timeout` bounds the whole dial (TCP connect, TLS, upgrade, a refusal's body): a server that accepts the
+    /// connection and never answers fails it `.timedOut` instead of holding the caller (and a reconnect loop) forever.
     static func dial(host: String, port: Int, path: String, credential: ClientCredential, viaSubprotocol: Bool,
-                     tls: TLS? = nil, maxFrameSize: Int = 1 << 24) async throws -> Socket {
+                     tls: TLS? = nil, maxFrameSize: Int = 1 << 24, timeout: Duration = .seconds(10)) async throws -> Socket {
+        let dialing = DialState()
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            dialing.expire()?.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        do {
+            return try await connectAndUpgrade(host: host, port: port, path: path, credential: credential, viaSubprotocol: viaSubprotocol,
+                                               tls: tls, maxFrameSize: maxFrameSize, timeout: timeout, dialing: dialing)
+        } catch let error as RealtimeClientError {
+            throw error
+        } catch {
+            // Closed by the timer (the upgrade or the refusal's read then fails with a channel error).
+            if dialing.timedOut { throw RealtimeClientError.timedOut }
+            throw error
+        }
+    }
+
+    /// The dial's channel once connected, for the timer to close, and whether the timer fired.
+    private final class DialState: Sendable {
+        private let state = Mutex<(channel: (any Channel)?, timedOut: Bool)>((nil, false))
+
+        /// The timer fired: the channel to close, if connected yet.
+        func expire() -> (any Channel)? { state.withLock { $0.timedOut = true; return $0.channel } }
+
+        /// Connected: true when the timer fired already (the caller closes the channel).
+        func connected(_ channel: any Channel) -> Bool { state.withLock { $0.channel = channel; return $0.timedOut } }
+
+        var timedOut: Bool { state.withLock { $0.timedOut } }
+    }
+
+    private static func connectAndUpgrade(host: String, port: Int, path: String, credential: ClientCredential, viaSubprotocol: Bool,
+                                          tls: TLS?, maxFrameSize: Int, timeout: Duration,
+                                          dialing: DialState) async throws -> Socket {
         var headers = HTTPHeaders([("Host", "\(host):\(port)")])
         switch (credential, viaSubprotocol) {
         case (.bearer(let token), false): headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -51,8 +88,11 @@ enum WebSocketDialer {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
 
         let outcome: EventLoopFuture<Outcome> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // The timer closes it if the dial is still running then (at once, when it fired already).
+                if dialing.connected(channel) { channel.close(promise: nil) }
+                return channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         // Verifies the chain and the name during the handshake; a failure fails the dial.
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname))

@@ -284,6 +284,39 @@ import Testing
         await client.close()
     }
 
+    /// A server that accepts the connection and never answers the upgrade: the dial fails `.timedOut` (a reconnect
+    /// then tries again) instead of waiting forever.
+    @Test func aStalledServerTimesTheConnectOut() async throws {
+        let server = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret])
+        defer { server.terminate() }
+        try await server.waitUntilHealthy()
+        let token = JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#)
+        let client = RealtimeClient(.init(port: server.port, credential: .bearer(token), connectTimeout: .seconds(1)))
+        server.signal(SIGSTOP)
+        // Bounded: without the timeout the dial would wait until the server resumes after 10 s (and then succeed,
+        // which fails the test).
+        let resume = Task {
+            try await Task.sleep(for: .seconds(10))
+            server.signal(SIGCONT)
+        }
+        let started = ContinuousClock.now
+        var failure: RealtimeClientError?
+        do {
+            try await client.connect()
+        } catch {
+            failure = error as? RealtimeClientError
+        }
+        let waited = ContinuousClock.now - started
+        resume.cancel()
+        server.signal(SIGCONT)
+        #expect(failure == .timedOut)
+        #expect(waited >= .milliseconds(900) && waited < .seconds(10))
+        // Resumed, the server is dialled again as usual.
+        try await client.connect()
+        #expect(try await client.listSubscriptions() == [])
+        await client.close()
+    }
+
     @Test func subscribeWithSinceReportsTheReplay() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
