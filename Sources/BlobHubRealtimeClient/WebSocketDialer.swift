@@ -56,8 +56,10 @@ enum WebSocketDialer {
         } catch let error as RealtimeClientError {
             throw error
         } catch {
-            // Closed by the timer (the upgrade or the refusal's read then fails with a channel error).
+            // Closed by the timer (the upgrade or the refusal's read then fails with a channel error), or NIO's own
+            // connect timeout (the same bound) came first.
             if dialing.timedOut { throw RealtimeClientError.timedOut }
+            if case .connectTimeout = error as? ChannelError { throw RealtimeClientError.timedOut }
             throw error
         }
     }

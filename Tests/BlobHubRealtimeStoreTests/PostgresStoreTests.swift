@@ -226,6 +226,40 @@ struct PostgresStoreTests {
         }
     }
 
+    /// The append writer has a connection of its own (``PostgresAppendWriter``): ended by the server (a restart, an
+    /// operator's `pg_terminate_backend`), it is replaced by the next group; what was acknowledged stays stored.
+    @Test("the append writer's connection ended by the server: a new one stores the next appends; nothing acknowledged lost")
+    func writerConnectionReplaced() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let store = try await PostgresTestDatabase.open(url)
+            var acknowledged: [String] = []
+            for index in 0..<3 {
+                _ = try await store.append([newEvent("before\(index)")])
+                acknowledged.append("before\(index)")
+            }
+            #expect(store.writer.connectionsOpened == 1)
+            // Every session of the store's pool name in this database, the writer's among them.
+            _ = try await PostgresTestDatabase.execute([
+                "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = '\(PostgresStore.poolApplicationName)' AND pid <> pg_backend_pid()",
+            ], url: url)
+            // The group in flight when the connection ends may fail (never acknowledged); later ones are stored.
+            var stored = 0
+            for index in 0..<20 where stored < 3 {
+                if (try? await store.append([newEvent("after\(index)")])) != nil {
+                    acknowledged.append("after\(index)")
+                    stored += 1
+                } else {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(stored == 3)
+            #expect(store.writer.connectionsOpened == 2)
+            let ids = Set(try await store.events(after: 0, limit: 100).map(\.id))
+            #expect(Set(acknowledged).isSubset(of: ids))
+            try await store.close()
+        }
+    }
+
     /// Schema version 6 adds the tailer round that skips the events a node holds (`blobhub_tail_v6`).
     @Test("a database of schema version 5 gets the round that skips held events; its nodes deliver each other's events")
     func migratesFromVersion5() async throws {

@@ -12,7 +12,7 @@ import PostgresNIO
 ///
 /// Its duplicate lookup uses the statement's snapshot: an id that another node inserts at the same time makes
 /// this insert wait for that transaction and then fail (unique violation, nothing stored). The group is then
-/// written again; the new statement's snapshot sees that id (``commit(_:logger:)``).
+/// written again; the new statement's snapshot sees that id (``PostgresAppendWriter``).
 struct PostgresAppendGroup: Sendable {
     let batches: [[ValidatedEvent]]
     /// The first occurrence of each id in the group, in input order: what is inserted unless already stored.
@@ -42,19 +42,6 @@ struct PostgresAppendGroup: Sendable {
     /// Each retry follows a concurrent insert of one of the group's ids that committed; a few suffice.
     static let attempts = 4
 
-    /// Stores the group: one statement, written again when a concurrent duplicate made it fail.
-    func commit(_ client: PostgresClient, logger: Logger) async throws -> Outcome {
-        var attempt = 1
-        while true {
-            do {
-                return try await outcome(client.execute(statement, logger: logger))
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation && attempt < Self.attempts {
-                logger.debug("append raced with a duplicate on another node; writing the group again")
-                attempt += 1
-            }
-        }
-    }
-
     /// The group's columns; `existing` and `fresh` find the ids to insert, in input order.
     var statement: PostgresAppendStatement {
         var statement = PostgresAppendStatement()
@@ -71,16 +58,6 @@ struct PostgresAppendGroup: Sendable {
             }
         }
         return statement
-    }
-
-    private func outcome(_ rows: some AsyncSequence<PostgresAppendStatement.Row, any Error>) async throws -> Outcome {
-        var existing: [String: Int64] = [:]
-        var stored: [String: Int64] = [:]
-        for try await (id, offset, fresh) in rows {
-            guard let id, let offset, let fresh else { continue }
-            if fresh { stored[id] = offset } else { existing[id] = offset }
-        }
-        return try outcome(existing: existing, stored: stored)
     }
 
     /// Offsets in input order: an id stored before is a duplicate of that one, an id stored by this group has the

@@ -33,18 +33,7 @@ extension PostgresStore {
         }
         if validated.isEmpty { return completion(.success([])) }
         guard appendQueue.enqueue(.init(batch: validated, complete: completion, answersFirst: answersFirst)) else { return }
-        Task {
-            var lastGroup = 0
-            while true {
-                if let delay = Self.gatherDelay(afterGroupOf: lastGroup, waiting: self.appendQueue.waitingCount) {
-                    self.gatherWaits.add(1, ordering: .relaxed)
-                    try? await Task.sleep(for: delay)
-                }
-                guard let group = self.appendQueue.nextGroup() else { break }
-                lastGroup = group.count
-                await self.write(group)
-            }
-        }
+        writer.eventLoop.execute { self.writeNext(afterGroupOf: 0) }
     }
 
     /// How long the writer lets appends gather before its next statement, if at all: only when the group it just
@@ -69,17 +58,41 @@ extension PostgresStore {
         appendQueue.failWaiting(error)
     }
 
+    /// The writer's loop, on its connection's event loop: the next group, after letting appends gather when
+    /// ``gatherDelay(afterGroupOf:waiting:)`` says so; ends when the queue is empty (the next append starts it).
+    private func writeNext(afterGroupOf lastGroup: Int) {
+        guard let delay = Self.gatherDelay(afterGroupOf: lastGroup, waiting: appendQueue.waitingCount) else { return writeGroup() }
+        gatherWaits.add(1, ordering: .relaxed)
+        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+        writer.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { self.writeGroup() }
+    }
+
     /// Commits a group. The batches were validated, so the only failures are the database's: they fail the
-    /// whole group (none of it was committed, or — when the connection broke during COMMIT — the outcome is
-    /// unknown and a retry is answered from the id index; the tailer delivers it if it did commit).
-    private func write(_ group: [GroupCommitQueue.Pending]) async {
+    /// whole group (none of it was committed, or — when the connection broke during COMMIT or the deadline passed —
+    /// the outcome is unknown and a retry is answered from the id index; the tailer delivers it if it did commit).
+    private func writeGroup() {
+        guard let group = appendQueue.nextGroup() else { return }
+        guard !isClosed else {
+            finish(group, .failure(StoreError.closed))
+            return writeNext(afterGroupOf: 0)
+        }
+        writer.commit(PostgresAppendGroup(group.map(\.batch)), timeout: timeouts.append) { result in
+            self.finish(group, result)
+            // On the loop already, unless the deadline answered (from the deadline timer's thread).
+            if self.writer.eventLoop.inEventLoop {
+                self.writeNext(afterGroupOf: group.count)
+            } else {
+                self.writer.eventLoop.execute { self.writeNext(afterGroupOf: group.count) }
+            }
+        }
+    }
+
+    private func finish(_ group: [GroupCommitQueue.Pending], _ result: Result<PostgresAppendGroup.Outcome, any Error>) {
         let outcome: PostgresAppendGroup.Outcome
-        do {
-            try checkOpen()
-            let appends = PostgresAppendGroup(group.map(\.batch))
-            let client = client, logger = logger
-            outcome = try await withDeadline(timeouts.append, deadlines) { try await appends.commit(client, logger: logger) }
-        } catch {
+        switch result {
+        case .success(let value):
+            outcome = value
+        case .failure(let error):
             logger.warning("append failed", metadata: ["error": "\(String(reflecting: error))"])
             for pending in group { pending.complete(.failure(error)) }
             return

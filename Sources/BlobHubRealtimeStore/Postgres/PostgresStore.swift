@@ -43,8 +43,11 @@ public final class PostgresStore: RealtimeStore {
     /// machine, cost more in statements than it saved in waiting: with one, single-event publishes (wrk, 32
     /// connections) went 13.4–14.2k → 16.0–17.2k events/s on one node and 6.0–6.7k → 7.4–7.8k over three
     /// (three pairs each); batched publish, fan-out and cross-node latency within run-to-run noise.
+    /// `PostgresAppendWriter` drives one loop on one connection: one writer.
     static let writers = 1
     let appendQueue = GroupCommitQueue(maxWriters: PostgresStore.writers)
+    /// Writes the groups of ``appendQueue`` on a connection of its own (``PostgresAppendWriter``).
+    let writer: PostgresAppendWriter
     private let closed = Mutex(false)
     private let tasks: Mutex<[Task<Void, Never>]>
     /// The node heartbeat: stopped before the row is deleted at close, which needs the pool still running.
@@ -98,7 +101,9 @@ public final class PostgresStore: RealtimeStore {
             try await nodeRow.beat(deadline: timeouts.open)
             // Nodes already running start announcing their commits now, not at their next heartbeat.
             await CommitNotifier.notify(client, payload: PostgresListener.startPayload(node: nodeTag), logger: logger)
-            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, deadlines: deadlines, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow,
+            let writer = PostgresAppendWriter(configuration: try writerConfiguration(settings), eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                                              deadlines: deadlines, logger: logger)
+            return PostgresStore(epoch: epoch, nodeTag: nodeTag, client: client, deadlines: deadlines, sequencer: sequencer, tailer: tailer, nodeRow: nodeRow, writer: writer,
                                  peers: peers, notifier: notifier, timeouts: timeouts, logger: logger,
                                  tasks: [runTask, Task { await tailer.run() }, Task { await listener.run() }],
                                  heartbeat: Task { await nodeRow.run() })
@@ -113,7 +118,7 @@ public final class PostgresStore: RealtimeStore {
     }
 
     private init(epoch: String, nodeTag: String, client: PostgresClient, deadlines: CallDeadlines, sequencer: DeliverySequencer, tailer: PostgresTailer,
-                 nodeRow: PostgresNodes, peers: PeerPresence, notifier: CommitNotifier, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
+                 nodeRow: PostgresNodes, writer: PostgresAppendWriter, peers: PeerPresence, notifier: CommitNotifier, timeouts: Timeouts, logger: Logger, tasks: [Task<Void, Never>],
                  heartbeat: Task<Void, Never>) {
         self.epoch = epoch
         self.nodeTag = nodeTag
@@ -122,6 +127,7 @@ public final class PostgresStore: RealtimeStore {
         self.sequencer = sequencer
         self.tailer = tailer
         self.nodeRow = nodeRow
+        self.writer = writer
         self.peers = peers
         self.notifier = notifier
         self.timeouts = timeouts
@@ -180,6 +186,13 @@ public final class PostgresStore: RealtimeStore {
             password: settings.password, database: settings.database ?? settings.username, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = [("application_name", listenerApplicationName)]
+        return configuration
+    }
+
+    /// The append writer's connection: a pool session's settings and name (operators see it among the nodes' sessions).
+    static func writerConfiguration(_ settings: PostgresSettings) throws -> PostgresConnection.Configuration {
+        var configuration = try listenerConfiguration(settings)
+        configuration.options.additionalStartupParameters = poolSessionSettings + [("application_name", poolApplicationName)]
         return configuration
     }
 
@@ -354,6 +367,7 @@ public final class PostgresStore: RealtimeStore {
         }
         if wasClosed { return }
         failQueuedAppends(StoreError.closed)
+        writer.close()
         // Graceful shutdown: the others stop listing this node at once (a killed node goes stale instead).
         if let heartbeat = self.heartbeat.withLock({ task in defer { task = nil }; return task }) {
             nodeRow.stop()
