@@ -251,33 +251,43 @@ import Testing
         }
     }
 
-    /// A request to a server that stopped answering (SIGSTOP: the kernel still takes the bytes) fails `.timedOut`
-    /// after `requestTimeout` instead of waiting forever; once the server runs again the connection answers.
-    @Test func aStalledServerTimesARequestOut() async throws {
-        let server = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret])
-        defer { server.terminate() }
-        try await server.waitUntilHealthy()
-        let token = JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#)
-        let client = RealtimeClient(.init(port: server.port, credential: .bearer(token), requestTimeout: .seconds(1)))
-        try await client.connect()
-        #expect(try await client.listSubscriptions() == [])
+    /// Runs `operation` while `server` is stopped (SIGSTOP: the kernel still accepts connections and takes the
+    /// bytes); the error it failed with and how long it took. Bounded: the server resumes after 10 s regardless, so
+    /// a client without its timeout is answered then — and the caller's checks fail.
+    private func whileStopped(_ server: ServerProcess, _ operation: () async throws -> Void) async -> (RealtimeClientError?, Duration) {
         server.signal(SIGSTOP)
         let started = ContinuousClock.now
-        // Bounded: a client without the timeout would wait for good; the server resumes after 10 s regardless
-        // (and the request is then answered, which fails the test).
         let resume = Task {
             try await Task.sleep(for: .seconds(10))
             server.signal(SIGCONT)
         }
         var failure: RealtimeClientError?
         do {
-            _ = try await client.listSubscriptions()
+            try await operation()
         } catch {
             failure = error as? RealtimeClientError
         }
         let waited = ContinuousClock.now - started
         resume.cancel()
         server.signal(SIGCONT)
+        return (failure, waited)
+    }
+
+    private func stallableServer() async throws -> (ServerProcess, String) {
+        let server = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret])
+        try await server.waitUntilHealthy()
+        return (server, JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#))
+    }
+
+    /// A request to a server that stopped answering fails `.timedOut` after `requestTimeout` instead of waiting
+    /// forever; once the server runs again the connection answers.
+    @Test func aStalledServerTimesARequestOut() async throws {
+        let (server, token) = try await stallableServer()
+        defer { server.terminate() }
+        let client = RealtimeClient(.init(port: server.port, credential: .bearer(token), requestTimeout: .seconds(1)))
+        try await client.connect()
+        #expect(try await client.listSubscriptions() == [])
+        let (failure, waited) = await whileStopped(server) { _ = try await client.listSubscriptions() }
         #expect(failure == .timedOut)
         #expect(waited >= .milliseconds(900) && waited < .seconds(10))
         #expect(try await client.listSubscriptions() == [])
@@ -287,28 +297,10 @@ import Testing
     /// A server that accepts the connection and never answers the upgrade: the dial fails `.timedOut` (a reconnect
     /// then tries again) instead of waiting forever.
     @Test func aStalledServerTimesTheConnectOut() async throws {
-        let server = try await ServerProcess(arguments: ["--store", "memory", "--jwt-secret", TestSecrets.jwtSecret])
+        let (server, token) = try await stallableServer()
         defer { server.terminate() }
-        try await server.waitUntilHealthy()
-        let token = JWTCrafter.hs256(claims: #"{"sub":"u1","exp":\#(JWTCrafter.now + 3600)}"#)
         let client = RealtimeClient(.init(port: server.port, credential: .bearer(token), connectTimeout: .seconds(1)))
-        server.signal(SIGSTOP)
-        // Bounded: without the timeout the dial would wait until the server resumes after 10 s (and then succeed,
-        // which fails the test).
-        let resume = Task {
-            try await Task.sleep(for: .seconds(10))
-            server.signal(SIGCONT)
-        }
-        let started = ContinuousClock.now
-        var failure: RealtimeClientError?
-        do {
-            try await client.connect()
-        } catch {
-            failure = error as? RealtimeClientError
-        }
-        let waited = ContinuousClock.now - started
-        resume.cancel()
-        server.signal(SIGCONT)
+        let (failure, waited) = await whileStopped(server) { try await client.connect() }
         #expect(failure == .timedOut)
         #expect(waited >= .milliseconds(900) && waited < .seconds(10))
         // Resumed, the server is dialled again as usual.

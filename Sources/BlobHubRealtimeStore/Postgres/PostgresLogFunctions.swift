@@ -130,12 +130,7 @@ enum PostgresLogFunctions {
                        log_offset bigint, id text, type text, created_at bigint, keys text, json bytea)
         LANGUAGE plpgsql AS $fn$
         BEGIN
-            IF p_notify IS NOT NULL THEN
-                -- The notification makes this transaction take an id and write a commit record; nothing here needs
-                -- that record flushed, and the round (the tailer's delivery) must not wait for an fsync.
-                PERFORM set_config('synchronous_commit', 'off', true);
-                PERFORM pg_notify('\(PostgresListener.channel)', p_notify);
-            END IF;
+        \(announceStatements)
             RETURN QUERY SELECT * FROM blobhub_tail_v3(p_after, p_prev_taken, p_prev_pending, p_limit);
         END
         $fn$
@@ -203,19 +198,22 @@ enum PostgresLogFunctions {
         tailFunction(name: "blobhub_tail_v6", extraParameters: ", p_notify text, p_held bigint[]", notifies: true, skipsHeld: true),
     ]
 
+    /// The announcement a round sends first (versions 4 and 6), when `p_notify` is not null.
+    static let announceStatements = """
+        IF p_notify IS NOT NULL THEN
+            -- The notification makes this transaction take an id and write a commit record; nothing here needs
+            -- that record flushed, and the round (the tailer's delivery) must not wait for an fsync.
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_notify('\(PostgresListener.channel)', p_notify);
+        END IF;
+        """
+
     /// A tailer round's function (`blobhub_tail_v3`, `blobhub_tail_v6`): optionally the announcement (version 4's), the
     /// probe, the watermark, and the read, optionally without the offsets `p_held`. One body, not a call of the older
     /// function: each PL/pgSQL level materializes its rows again (measured: the nested version 6 cost 0.74–0.76 ms
     /// per round against 0.66–0.72 ms for version 4, although it read fewer rows).
     static func tailFunction(name: String, extraParameters: String, notifies: Bool, skipsHeld: Bool) -> String {
-        let announce = notifies ? """
-                IF p_notify IS NOT NULL THEN
-                    -- The notification makes this transaction take an id and write a commit record; nothing here needs
-                    -- that record flushed, and the round (the tailer's delivery) must not wait for an fsync.
-                    PERFORM set_config('synchronous_commit', 'off', true);
-                    PERFORM pg_notify('\(PostgresListener.channel)', p_notify);
-                END IF;
-            """ : ""
+        let announce = notifies ? announceStatements : ""
         let heldFilter = skipsHeld ? "\n                  AND e.log_offset <> ALL (coalesce(p_held, '{}'::bigint[]))" : ""
         return """
             CREATE OR REPLACE FUNCTION \(name)(p_after bigint, p_prev_taken bigint, p_prev_pending text[], p_limit integer\(extraParameters))
