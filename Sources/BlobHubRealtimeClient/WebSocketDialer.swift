@@ -90,7 +90,7 @@ enum WebSocketDialer {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
 
         let outcome: EventLoopFuture<Outcome> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            .connectTimeout(TimeAmount(timeout))
             .connect(host: host, port: port) { channel in
                 // The timer closes it if the dial is still running then (at once, when it fired already).
                 if dialing.connected(channel) { channel.close(promise: nil) }

@@ -48,8 +48,7 @@ final class PostgresAppendWriter: Sendable {
     func commit(_ appends: PostgresAppendGroup, timeout: Duration,
                 _ done: @escaping @Sendable (Result<PostgresAppendGroup.Outcome, any Error>) -> Void) {
         let answer = AnswerOnce(done)
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let deadline = deadlines.add(at: .now() + .nanoseconds(nanoseconds)) { [self] in
+        let deadline = deadlines.add(at: .now() + TimeAmount(timeout)) { [self] in
             if answer.give(.failure(PostgresStoreError.timedOut(timeout))) { drop() }
         }
         connection().flatMap { connection in

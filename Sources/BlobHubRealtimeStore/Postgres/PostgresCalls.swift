@@ -19,8 +19,7 @@ func withDeadline<T: Sendable>(_ timeout: Duration, _ deadlines: CallDeadlines,
             let work = Task<Void, any Error> {
                 do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
             }
-            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-            let entry = deadlines.add(at: .now() + .nanoseconds(nanoseconds)) {
+            let entry = deadlines.add(at: .now() + TimeAmount(timeout)) {
                 outcome.finish(.failure(PostgresStoreError.timedOut(timeout)))  // cancels `work` when it wins
             }
             outcome.onFinish(cancel: [{ work.cancel() }, { deadlines.remove(entry) }])

@@ -63,8 +63,7 @@ extension PostgresStore {
     private func writeNext(afterGroupOf lastGroup: Int) {
         guard let delay = Self.gatherDelay(afterGroupOf: lastGroup, waiting: appendQueue.waitingCount) else { return writeGroup() }
         gatherWaits.add(1, ordering: .relaxed)
-        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-        writer.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { self.writeGroup() }
+        writer.eventLoop.scheduleTask(in: TimeAmount(delay)) { self.writeGroup() }
     }
 
     /// Commits a group. The batches were validated, so the only failures are the database's: they fail the
