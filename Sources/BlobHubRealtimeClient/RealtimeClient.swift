@@ -123,7 +123,8 @@ public actor RealtimeClient {
     /// Connects and initializes; throws `.refused` for a bad credential without retrying.
     public func connect() async throws {
         try await open()
-        restored = true
+        // A drop right after `initialize` already started the reconnect loop, which restores the subscriptions.
+        if !reconnecting { restored = socket != nil }
     }
 
     /// Adds (or widens) a subscription; `since` replays retained events after that offset first.
@@ -287,6 +288,9 @@ public actor RealtimeClient {
                         continuation.yield(.gap(entry.subscription))
                     }
                 }
+                // The reader may have seen this connection close (a close read together with the last answer)
+                // before this loop resumed from that answer; its `disconnected` left the retry to this loop.
+                guard socket != nil else { continue }
                 restored = true
                 continuation.yield(.reconnected)
                 return

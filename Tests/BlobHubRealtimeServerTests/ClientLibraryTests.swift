@@ -309,6 +309,41 @@ import Testing
         await client.close()
     }
 
+    /// A reconnect attempt whose connection closes (4013) in the same write as its re-subscription's answer: the
+    /// client may read the close before the reconnect loop resumes from that answer. The loop must then try
+    /// again rather than report `.reconnected` over a dead connection (CI saw a client stop there for good).
+    @Test func aCloseTogetherWithTheResubscribeAnswerIsNotMissed() async throws {
+        let droppingAttempts = 50
+        let server = try await ScriptedWebSocketServer.start { request in
+            guard let id = request.id else { return [] }
+            switch request.method {
+            case RPCMethod.initialize.rawValue:
+                return [.text(#"{"jsonrpc":"2.0","id":\#(id),"result":{"epoch":"e1"}}"#)]
+            case RPCMethod.subscriptionAdd.rawValue where request.connection <= droppingAttempts:
+                // The answer, a few replayed events (the client reads on while the loop waits to resume), the close.
+                let events = (1...3).map { n in
+                    ScriptedWebSocketServer.Reply.text(#"{"jsonrpc":"2.0","method":"subscription/event","params":{"scope":"revision","scope_id":"\#(Fixture.revision)","target":"session","target_id":"\#(Fixture.session)","offset":\#(request.connection * 10 + n),"event":{"type":"t"}}}"#)
+                }
+                return [.text(#"{"jsonrpc":"2.0","id":\#(id),"result":{}}"#)] + events + [.close(CloseCode.slowConsumer.rawValue)]
+            case RPCMethod.subscriptionList.rawValue:
+                return [.text(#"{"jsonrpc":"2.0","id":\#(id),"result":{"subscriptions":[]}}"#)]
+            default:
+                return [.text(#"{"jsonrpc":"2.0","id":\#(id),"result":{}}"#)]
+            }
+        }
+        let client = RealtimeClient(.init(port: server.port, credential: .apiKey("k"), initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(10)))
+        try await client.connect()
+        try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
+        // Every attempt up to `droppingAttempts` drops; the next one stays open and must be reached.
+        try await bounded(.seconds(15), "connection \(droppingAttempts + 1)") {
+            while server.connections <= droppingAttempts, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(try await listAfterReconnects(client) == [])
+        #expect(server.connections == droppingAttempts + 1)
+        await client.close()
+        await server.stop()
+    }
+
     @Test func subscribeWithSinceReportsTheReplay() async throws {
         try await withPlatform { (server: TestServerHandle) async throws in
             let offsets = try await server.publishAccepted("[" + [sessionEvent("a"), sessionEvent("b")].joined(separator: ",") + "]")
