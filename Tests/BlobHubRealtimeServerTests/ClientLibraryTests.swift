@@ -334,9 +334,16 @@ import Testing
         let client = RealtimeClient(.init(port: server.port, credential: .apiKey("k"), initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(10)))
         try await client.connect()
         try await client.subscribe(.session(revision: Fixture.revision, session: Fixture.session))
-        // Every attempt up to `droppingAttempts` drops; the next one stays open and must be reached.
-        try await bounded(.seconds(15), "connection \(droppingAttempts + 1)") {
-            while server.connections <= droppingAttempts, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+        // Every attempt up to `droppingAttempts` drops; the next one stays open and must be reached. A client that
+        // stopped reconnecting opens no connection any more: fail after 10 s without one (a loaded machine is
+        // slow, not stuck), within 120 s in all.
+        var reached = server.connections, lastProgress = ContinuousClock.now
+        let start = ContinuousClock.now
+        while reached <= droppingAttempts {
+            try #require(ContinuousClock.now - lastProgress < .seconds(10), "no reconnect attempt after connection \(reached) for 10 s")
+            try #require(ContinuousClock.now - start < .seconds(120), "only \(reached) connections in 120 s")
+            try await Task.sleep(for: .milliseconds(10))
+            if server.connections != reached { (reached, lastProgress) = (server.connections, .now) }
         }
         #expect(try await listAfterReconnects(client) == [])
         #expect(server.connections == droppingAttempts + 1)
