@@ -88,14 +88,12 @@ struct PostgresAppendGroup: Sendable {
     }
 }
 
-/// The append statement (``PostgresLogFunctions``), prepared once per pooled connection.
+/// The append statement (``PostgresLogFunctions``), prepared once per connection of ``PostgresAppendWriter``.
 ///
 /// Rows: one per id of the group already stored (`stored` false) and one per event it stored (`stored` true), with
 /// its offset.
-struct PostgresAppendStatement: PostgresPreparedStatement {
+struct PostgresAppendStatement {
     typealias Row = (String?, Int64?, Bool?)
-
-    static let name = "blobhub_append_v3"
 
     static let sql = "SELECT event_id, event_offset, stored FROM blobhub_append_v3($1, $2, $3, $4, $5, $6, $7)"
 
@@ -104,20 +102,22 @@ struct PostgresAppendStatement: PostgresPreparedStatement {
     /// Each key of each event, with the 1-based position of its event in `ids`.
     var keyRows: [String] = [], keyOrdinals: [Int64] = []
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 7)
-        bindings.append(ids)
-        bindings.append(types)
-        bindings.append(createdAts)
-        bindings.append(keyLists)
-        bindings.append(jsons)
-        bindings.append(keyRows)
-        bindings.append(keyOrdinals)
-        return bindings
+    /// The parameters, for PostgresNIO's futures-based prepared statement (``PostgresAppendWriter``), which takes
+    /// them as `PostgresData`: each array encoded once in PostgreSQL's binary format.
+    func makeData() throws -> [PostgresData] {
+        [try Self.data(ids), try Self.data(types), try Self.data(createdAts), try Self.data(keyLists), try Self.data(jsons),
+         try Self.data(keyRows), try Self.data(keyOrdinals)]
     }
 
+    private static func data<Value: PostgresEncodable>(_ value: Value) throws -> PostgresData {
+        var buffer = ByteBuffer()
+        try value.encode(into: &buffer, context: .default)
+        return PostgresData(type: Value.psqlType, formatCode: .binary, value: buffer)
+    }
+
+    /// A row of the statement as ``PostgresAppendWriter`` runs it (prepared with PostgresNIO's futures API).
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        var cells = PostgresRowCells(row)
+        var cells = PostgresRowCells(row, binary: true)
         return (try cells.next(String?.self), try cells.next(Int64?.self), try cells.next(Bool?.self))
     }
 }

@@ -16,10 +16,17 @@ import Synchronization
 /// A connection that closes (the database restarted, a deadline dropped it) is replaced when the next group comes;
 /// until the database answers again every group fails, and publishes answer 503 (SPEC §8: never acknowledged).
 final class PostgresAppendWriter: Sendable {
+    /// A connection with the append statement prepared on it (named: PostgreSQL parses and plans it once per
+    /// connection, not on every group).
+    private struct Session: Sendable {
+        let connection: PostgresConnection
+        let append: PreparedQuery
+    }
+
     private struct State {
-        var connection: PostgresConnection?
-        /// A connection being opened: groups that come meanwhile wait for it.
-        var connecting: EventLoopFuture<PostgresConnection>?
+        var session: Session?
+        /// A connection being opened (and its statement prepared): groups that come meanwhile wait for it.
+        var connecting: EventLoopFuture<Session>?
         var opened = 0
         var closed = false
     }
@@ -51,8 +58,8 @@ final class PostgresAppendWriter: Sendable {
         let deadline = deadlines.add(at: .now() + TimeAmount(timeout)) { [self] in
             if answer.give(.failure(PostgresStoreError.timedOut(timeout))) { drop() }
         }
-        connection().flatMap { connection in
-            self.run(appends, on: connection, attempt: 1)
+        session().flatMap { session in
+            self.run(appends, on: session, attempt: 1)
         }.whenComplete { [self] result in
             deadlines.remove(deadline)
             if case .failure = result { dropIfClosed() }
@@ -60,52 +67,57 @@ final class PostgresAppendWriter: Sendable {
         }
     }
 
+    deinit {
+        // A store dropped without `close()` (a test failing midway): PostgresNIO requires a connection to be closed
+        // before it is released.
+        state.withLock { $0.session?.connection }.map(Self.closeWhenDone)
+    }
+
     /// Closes the connection; later groups fail ``StoreError/closed``.
     func close() {
         let connection = state.withLock { state -> PostgresConnection? in
             state.closed = true
-            defer { state.connection = nil }
-            return state.connection
+            defer { state.session = nil }
+            return state.session?.connection
         }
         connection.map(Self.closeWhenDone)
     }
 
-    private func run(_ appends: PostgresAppendGroup, on connection: PostgresConnection,
+    private func run(_ appends: PostgresAppendGroup, on session: Session,
                      attempt: Int) -> EventLoopFuture<PostgresAppendGroup.Outcome> {
         let statement = appends.statement
-        let query: PostgresQuery
+        let binds: [PostgresData]
         do {
-            query = PostgresQuery(unsafeSQL: PostgresAppendStatement.sql, binds: try statement.makeBindings())
+            binds = try statement.makeData()
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        return connection.query(query, logger: logger).flatMapThrowing { answer in
+        return session.append.execute(binds).flatMapThrowing { rows in
             var existing: [String: Int64] = [:], stored: [String: Int64] = [:]
-            for row in answer.rows {
+            for row in rows {
                 let (id, offset, fresh) = try statement.decodeRow(row)
                 guard let id, let offset, let fresh else { continue }
                 if fresh { stored[id] = offset } else { existing[id] = offset }
             }
             return try appends.outcome(existing: existing, stored: stored)
         }.flatMapError { [self] error in
-            if let error = error as? PSQLError, error.serverInfo?[.sqlState] == PostgresAppendGroup.uniqueViolation,
-               attempt < PostgresAppendGroup.attempts {
+            if Self.sqlState(of: error) == PostgresAppendGroup.uniqueViolation, attempt < PostgresAppendGroup.attempts {
                 logger.debug("append raced with a duplicate on another node; writing the group again")
-                return run(appends, on: connection, attempt: attempt + 1)
+                return run(appends, on: session, attempt: attempt + 1)
             }
             return eventLoop.makeFailedFuture(error)
         }
     }
 
-    /// The open connection, or one being opened.
-    private func connection() -> EventLoopFuture<PostgresConnection> {
-        let (future, opening) = state.withLock { state -> (EventLoopFuture<PostgresConnection>, Bool) in
+    /// The open session, or one being opened.
+    private func session() -> EventLoopFuture<Session> {
+        let (future, opening) = state.withLock { state -> (EventLoopFuture<Session>, Bool) in
             if state.closed { return (eventLoop.makeFailedFuture(StoreError.closed), false) }
-            if let connection = state.connection, !connection.isClosed { return (eventLoop.makeSucceededFuture(connection), false) }
+            if let session = state.session, !session.connection.isClosed { return (eventLoop.makeSucceededFuture(session), false) }
             if let connecting = state.connecting { return (connecting, false) }
             state.opened += 1
             // Returns at once (the connection opens on the loop); its completion is registered outside the lock.
-            let opening = PostgresConnection.connect(on: eventLoop, configuration: configuration, id: state.opened, logger: logger)
+            let opening = open(id: state.opened)
             state.connecting = opening
             return (opening, true)
         }
@@ -113,9 +125,9 @@ final class PostgresAppendWriter: Sendable {
             future.whenComplete { [self] result in
                 let late = state.withLock { state -> PostgresConnection? in
                     state.connecting = nil
-                    guard case .success(let connection) = result else { return nil }
-                    if state.closed { return connection }
-                    state.connection = connection
+                    guard case .success(let session) = result else { return nil }
+                    if state.closed { return session.connection }
+                    state.session = session
                     return nil
                 }
                 late.map(Self.closeWhenDone)
@@ -124,10 +136,28 @@ final class PostgresAppendWriter: Sendable {
         return future
     }
 
+    /// Connects and prepares the append statement; a connection whose statement cannot be prepared is closed.
+    private func open(id: Int) -> EventLoopFuture<Session> {
+        PostgresConnection.connect(on: eventLoop, configuration: configuration, id: id, logger: logger).flatMap { connection in
+            connection.prepare(query: PostgresAppendStatement.sql).map { Session(connection: connection, append: $0) }
+                .flatMapError { error in
+                    Self.closeWhenDone(connection)
+                    return connection.eventLoop.makeFailedFuture(error)
+                }
+        }
+    }
+
+    /// The SQLSTATE of a database error: the prepared statement's path reports PostgresNIO's older error type.
+    private static func sqlState(of error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        if case .server(let message) = error as? PostgresError { return message.fields[.sqlState] }
+        return nil
+    }
+
     private func drop() {
         state.withLock { state in
-            defer { state.connection = nil }
-            return state.connection
+            defer { state.session = nil }
+            return state.session?.connection
         }.map(Self.closeWhenDone)
     }
 
@@ -139,7 +169,7 @@ final class PostgresAppendWriter: Sendable {
 
     private func dropIfClosed() {
         state.withLock { state in
-            if state.connection?.isClosed == true { state.connection = nil }
+            if state.session?.connection.isClosed == true { state.session = nil }
         }
     }
 }

@@ -7,13 +7,19 @@ import PostgresNIO
 /// own concrete type is specialized at compile time.
 struct PostgresRowCells {
     private var cells: PostgresRow.Iterator
+    private let binary: Bool
 
-    init(_ row: PostgresRow) {
+    /// `binary`: the cells are in binary format whatever the row's description says. PostgresNIO's futures-based
+    /// prepared statements (`PreparedQuery`) bind for binary results but describe their rows with the formats of the
+    /// statement's Describe, which are text.
+    init(_ row: PostgresRow, binary: Bool = false) {
         cells = row.makeIterator()
+        self.binary = binary
     }
 
     mutating func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T {
-        guard let cell = cells.next() else { throw StoreError.corrupt("a row has fewer columns than the statement selects") }
+        guard var cell = cells.next() else { throw StoreError.corrupt("a row has fewer columns than the statement selects") }
+        if binary { cell.format = .binary }
         return try cell.decode(T.self)
     }
 }
