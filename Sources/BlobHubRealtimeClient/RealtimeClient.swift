@@ -100,7 +100,8 @@ public actor RealtimeClient {
     /// already replaced (one a failed reconnect attempt opened) cannot tear down its successor.
     private var connection = 0
     /// One reconnect loop at a time: a connection that drops while the loop sets it up fails the loop's pending
-    /// request (and the loop tries again) instead of starting a second loop beside it.
+    /// request, or (dropped right after the last answer) is found gone before the loop declares success; either
+    /// way the loop tries again instead of a second loop starting beside it.
     private var reconnecting = false
     /// Events delivered so far: a reconnect attempt that delivered some (a replay cut short by another slow-consumer
     /// close) made progress, and the next attempt starts again from the shortest backoff.
