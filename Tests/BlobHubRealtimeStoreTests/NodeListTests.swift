@@ -137,12 +137,9 @@ struct PostgresNodeListTests {
     @Test("a database of schema version 1 (before blobhub_nodes) is migrated to the current version")
     func migratesFromVersion1() async throws {
         try await PostgresTestDatabase.withDatabase { url in
-            try await PostgresTestDatabase.open(url).close()
-            try await PostgresTestDatabase.execute([
-                "DROP TABLE blobhub_nodes", "UPDATE blobhub_meta SET value = '1' WHERE key = 'schema_version'",
-            ], url: url)
+            try await PostgresTestDatabase.createRecorded(version: 1, undoing: ["DROP TABLE blobhub_nodes"], url: url)
             let store = try await PostgresTestDatabase.open(url)
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+            #expect(try await PostgresTestDatabase.recordedVersion(url)
                     == [String(PostgresSchema.currentVersion)])
             #expect(PostgresSchema.currentVersion == 6)
             #expect(await store.nodes().live.map(\.id) == [store.nodeID])

@@ -105,16 +105,14 @@ struct CommitNotificationTests {
     @Test("a database of schema version 3 is migrated to the current version, and commits are announced by the tailer's rounds")
     func migratesFromVersion3() async throws {
         try await PostgresTestDatabase.withDatabase { url in
-            try await PostgresTestDatabase.open(url).close()
-            try await PostgresTestDatabase.execute([
+            try await PostgresTestDatabase.createRecorded(version: 3, undoing: [
                 "DROP FUNCTION blobhub_tail_v4(bigint, bigint, text[], integer, text)",
-                "UPDATE blobhub_meta SET value = '3' WHERE key = 'schema_version'",
             ], url: url)
             let recorder = ChannelRecorder()
             try await recorder.start(url: url)
             defer { recorder.stop() }
             let a = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == [String(PostgresSchema.currentVersion)])
+            #expect(try await PostgresTestDatabase.recordedVersion(url) == [String(PostgresSchema.currentVersion)])
             let b = try await PostgresTestDatabase.open(url, timeouts: Self.noHeartbeats)
             try await waitUntil { a.peers.isPresent() }
             var offsets: [Int64] = []

@@ -23,7 +23,7 @@ struct PostgresStoreTests {
             #expect(try await second.events(after: 0, limit: 10).map(\.id) == ["e3", "e4", "e5"])
             #expect(try await second.registryRows().map(\.id) == ["o"])
             #expect(try await second.append([newEvent("e6")]).map(\.offset) == [6])
-            let version = try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+            let version = try await PostgresTestDatabase.recordedVersion(url)
             #expect(version == [String(PostgresSchema.currentVersion)])
             try await second.close()
         }
@@ -32,12 +32,11 @@ struct PostgresStoreTests {
     @Test("a database migrated by a newer server is refused at open, untouched")
     func newerSchema() async throws {
         try await PostgresTestDatabase.withDatabase { url in
-            try await PostgresTestDatabase.open(url).close()
-            try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '999' WHERE key = 'schema_version'"], url: url)
+            try await PostgresTestDatabase.createRecorded(version: 999, url: url)
             await #expect(throws: StoreError.corrupt("schema version 999 is newer than this server's (\(PostgresSchema.currentVersion)); upgrade the server")) {
                 try await PostgresTestDatabase.open(url).close()
             }
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["999"])
+            #expect(try await PostgresTestDatabase.recordedVersion(url) == ["999"])
         }
     }
 
@@ -264,13 +263,11 @@ struct PostgresStoreTests {
     @Test("a database of schema version 5 gets the round that skips held events; its nodes deliver each other's events")
     func migratesFromVersion5() async throws {
         try await PostgresTestDatabase.withDatabase { url in
-            try await PostgresTestDatabase.open(url).close()
-            try await PostgresTestDatabase.execute([
+            try await PostgresTestDatabase.createRecorded(version: 5, undoing: [
                 "DROP FUNCTION blobhub_tail_v6(bigint, bigint, text[], integer, text, bigint[])",
-                "UPDATE blobhub_meta SET value = '5' WHERE key = 'schema_version'",
             ], url: url)
             let a = try await PostgresTestDatabase.open(url)
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url) == ["6"])
+            #expect(try await PostgresTestDatabase.recordedVersion(url) == ["6"])
             let b = try await PostgresTestDatabase.open(url)
             let seen = ObserverRecorder()
             seen.install(on: b)

@@ -24,6 +24,18 @@ enum PostgresTestDatabase {
         try await PostgresStore.open(try PostgresSettings.parse(url), timeouts: timeouts, logger: logger)
     }
 
+    /// A database as an older (or newer) server left it, for migration tests: the current schema, created by a store,
+    /// then `undo` run and `version` recorded as the schema version.
+    static func createRecorded(version: Int, undoing undo: [String] = [], url: String) async throws {
+        try await open(url).close()
+        try await execute(undo + ["UPDATE blobhub_meta SET value = '\(version)' WHERE key = 'schema_version'"], url: url)
+    }
+
+    /// The schema version the database records (its one `blobhub_meta` row; empty when there is none).
+    static func recordedVersion(_ url: String) async throws -> [String] {
+        try await execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+    }
+
     /// Short deadlines, so outage tests finish quickly.
     static var testTimeouts: PostgresStore.Timeouts {
         var timeouts = PostgresStore.Timeouts()

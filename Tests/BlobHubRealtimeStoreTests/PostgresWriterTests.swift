@@ -91,10 +91,9 @@ struct PostgresLeanAppendTests {
     @Test("schema version 4 gets the lean append (5); new ids, stored ids and a mix answer as before, in input order")
     func migratesAndAnswersAlike() async throws {
         try await PostgresTestDatabase.withDatabase { url in
-            try await PostgresTestDatabase.open(url).close()
-            try await PostgresTestDatabase.execute(["UPDATE blobhub_meta SET value = '4' WHERE key = 'schema_version'"], url: url)
+            try await PostgresTestDatabase.createRecorded(version: 4, url: url)
             let store = try await PostgresTestDatabase.open(url)
-            #expect(try await PostgresTestDatabase.execute(["SELECT value FROM blobhub_meta WHERE key = 'schema_version'"], url: url)
+            #expect(try await PostgresTestDatabase.recordedVersion(url)
                     == [String(PostgresSchema.currentVersion)])
             let body = try await PostgresTestDatabase.execute([
                 "SELECT pg_get_functiondef('blobhub_append_v3(text[], text[], bigint[], text[], bytea[], text[], bigint[])'::regprocedure)",
