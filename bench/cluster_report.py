@@ -17,6 +17,7 @@ p.add_argument("--runs", type=int, default=3)
 p.add_argument("--quick", type=int, default=0)
 p.add_argument("--server-version", default="unknown")
 p.add_argument("--node-loops", default="", help="the --event-loops flag of each node of a 3-node run")
+p.add_argument("--baseline-version", default="", help="the commit of the --baseline-bin binary, when one ran")
 p.add_argument("--splice", nargs=2, metavar=("BENCHMARKS_MD", "SECTION_MD"))
 a = p.parse_args()
 
@@ -83,13 +84,15 @@ NAMES = {
     "single-wrk": "same over 3 nodes, measured by wrk (33 connections, 11 per node)",
     "single-1node": "single-event publish, 32 connections, 1 node (baseline)",
     "single-1node-wrk": "same, measured by wrk (independent check of the tool)",
+    "single-1node-baseline": f"single-event publish, 32 connections, 1 node, the code of the issue's day ({a.baseline_version or 'baseline'})",
+    "single-1node-baseline-wrk": "same baseline code, measured by wrk",
     "batched": "batched publish (500/request, 6 connections over 3 nodes)",
     "fanout": "fan-out 1 session × 1,000 subscribers over 3 nodes, 8 publishers",
     "fanout-sqlite": "fan-out, same, 1 node on SQLite (baseline)",
     "latency": "cross-node latency: publish on A, 1,000 subs on B and C, 10 sessions, 100 ev/s",
     "kill": "node C killed with kill -9 mid-run; its subscribers resume on A and B",
 }
-order = ["single", "single-wrk", "single-1node", "single-1node-wrk", "batched", "fanout", "fanout-sqlite", "latency", "kill"]
+order = ["single", "single-wrk", "single-1node", "single-1node-wrk", "single-1node-baseline", "single-1node-baseline-wrk", "batched", "fanout", "fanout-sqlite", "latency", "kill"]
 for s in order + sorted(k for k in by if k not in order):
     rs = by.get(s)
     if not rs:
@@ -156,9 +159,20 @@ w("| target | verdict | figures |")
 w("|---|---|---|")
 single, one = med(by.get("single", []), "events_per_second"), med(by.get("single-1node", []), "events_per_second")
 p50 = med(by.get("single", []), "publish_request_p50_ms")
-v("single-event publish over 3 nodes ≥ 10,000 events/s, p50 ≤ 3 ms, ≥ 3× one node (same run)",
-  None if single is None else (single >= 10000 and (p50 or 99) <= 3 and one is not None and single >= 3 * one),
-  f"{fmt(single)} events/s, p50 {fmt(p50, 2)} ms; one node {fmt(one)} events/s → {fmt(single / one if single and one else None, 2)}×")
+v("single-event publish over 3 nodes ≥ 10,000 events/s with publish p50 ≤ 3 ms",
+  None if single is None else (single >= 10000 and (p50 or 99) <= 3), f"{fmt(single)} events/s, p50 {fmt(p50, 2)} ms")
+# "≥ 3× today's single-node figure measured in the same run": the issue's own baseline is the code of the day it
+# was filed, run as one node in the same run; the same bar against this build's one node is linear scaling, which
+# three nodes sharing one machine's cores cannot show (both are reported, each with its own verdict).
+base, base_wrk = med(by.get("single-1node-baseline", []), "events_per_second"), med(by.get("single-1node-baseline-wrk", []), "events_per_second")
+wrk3 = med(by.get("single-wrk", []), "events_per_second")
+v(f"… ≥ 3× today's single-node figure: the code of the issue's day ({a.baseline_version or 'not run'}), one node, same run",
+  None if single is None or base is None else (single >= 3 * base and (wrk3 is None or base_wrk is None or wrk3 >= 3 * base_wrk)),
+  f"tool: {fmt(single)} vs {fmt(base)} events/s → {fmt(single / base if single and base else None, 2)}×; "
+  f"wrk: {fmt(wrk3)} vs {fmt(base_wrk)} → {fmt(wrk3 / base_wrk if wrk3 and base_wrk else None, 2)}×")
+v("… ≥ 3× this build's one node, same run (linear scaling: needs the nodes on machines of their own)",
+  None if single is None or one is None else single >= 3 * one,
+  f"{fmt(single)} vs {fmt(one)} events/s → {fmt(single / one if single and one else None, 2)}×")
 batched = med(by.get("batched", []), "events_per_second")
 v("batched publish over 3 nodes ≥ 40,000 events/s", None if batched is None else batched >= 40000, f"{fmt(batched)} events/s")
 lp99, lmax = med(by.get("latency", []), "latency_p99_ms"), med(by.get("latency", []), "latency_max_ms")

@@ -204,8 +204,11 @@ import Testing
             try await polite.sendRaw(ClientFrame.encode(opcode: 0x8, payload: [0x03, 0xE8]))
             #expect(try await polite.expectClose() == 1000)
             try await polite.socket.waitForEOF()
-            let scrape = try await server.scrapeMetrics(until: { $0[Name.connections] == 0 && $0[Name.closes, [("code", "connection_lost")]] == 2 })
-            #expect(scrape[Name.closes, [("code", "connection_lost")]] == 2)
+            // Seen once in a loaded full-suite run: connection_lost 1 of 2 after the scrape bound. Every close series
+            // goes into the message, to tell a late count from one counted under another code.
+            let scrape = try await server.scrapeMetrics(until: { $0[Name.connections] == 0 && $0[Name.closes, [("code", "connection_lost")]] == 2 },
+                                                        timeout: .seconds(15))
+            #expect(scrape[Name.closes, [("code", "connection_lost")]] == 2, "\(scrape.describe(Name.closes)); connections \(scrape[Name.connections])")
             #expect(scrape[Name.closes, [("code", "1000")]] == 1)
             #expect(scrape[Name.closes, [("code", "ping_timeout")]] == 0)
             #expect(scrape[Name.handshakes, [("outcome", "accepted")]] == 3)

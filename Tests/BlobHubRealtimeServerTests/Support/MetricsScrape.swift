@@ -33,6 +33,12 @@ struct MetricsScrape {
     subscript(_ name: String, _ labels: [(String, String)] = []) -> Double {
         value(name, labels) ?? .nan
     }
+
+    /// Every series of `name` with its value, sorted (for a failed expectation's message).
+    func describe(_ name: String) -> String {
+        series.filter { $0.key == name || $0.key.hasPrefix(name + "{") }.sorted { $0.key < $1.key }
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
 }
 
 extension TestServerHandle {
