@@ -14,8 +14,14 @@ public protocol RealtimeStore: Sendable {
     ///
     /// Cluster stores (``PostgresStore``) call it with the events committed by *every* node, in offset order, each
     /// exactly once, from one background task; batches there may merge or split appends, and `append` waits
-    /// (bounded) until its own events were passed on.
+    /// (bounded) until its own events were passed on. While ``setFanoutInterest(_:)`` says the node has no
+    /// subscription, they pass on this node's own events only.
     func setCommitObserver(_ observer: @escaping @Sendable ([StoredEvent]) -> Void)
+
+    /// Tells a cluster store what the node's fan-out wants (``FanoutInterest``); it asks before and after every read
+    /// of the shared log, from its background task, so the closure must be cheap. Without it every event is read.
+    /// Single-node stores hand the observer only their own commits anyway and ignore it.
+    func setFanoutInterest(_ interest: @escaping @Sendable () -> FanoutInterest)
 
     /// Called (from a background task, any number of times) when another node may have changed the registry rows:
     /// the server reloads them and re-checks access. Single-node stores never call it.
@@ -72,6 +78,9 @@ public protocol RealtimeStore: Sendable {
 }
 
 extension RealtimeStore {
+    /// For single-node stores: nothing to leave unread.
+    public func setFanoutInterest(_ interest: @escaping @Sendable () -> FanoutInterest) {}
+
     /// For stores without a callback path of their own: a task around ``append(_:)``.
     public func append(_ events: [NewEvent], completion: @escaping @Sendable (Result<[AppendResult], any Error>) -> Void) {
         Task {

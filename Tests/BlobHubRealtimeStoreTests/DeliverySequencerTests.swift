@@ -150,6 +150,40 @@ import Testing
         #expect(seen.withLock { $0 } == Array(1...2_000))
         #expect(!sequencer.hasGap)
     }
+    /// A replay reads the table up to `readable`: it must cover a range as soon as the observer may be handed it, or a
+    /// subscription the fan-out learns of during that call would read below events it never gets live.
+    @Test func theReadableOffsetCoversARangeBeforeTheObserverGetsIt() {
+        let sequencer = DeliverySequencer(delivered: 10)
+        let during = Mutex<[(readable: Int64, delivered: Int64)]>([])
+        sequencer.setObserver { [sequencer] _ in during.withLock { $0.append((sequencer.readable, sequencer.delivered)) } }
+        sequencer.submit(range(10, 12))
+        sequencer.submit(range(12, 15))
+        #expect(during.withLock { $0.map(\.readable) } == [12, 15])
+        #expect(during.withLock { $0.map(\.delivered) } == [10, 12])
+        #expect(sequencer.readable == 15 && sequencer.delivered == 15)
+    }
+
+    /// The tailer's rounds that left other nodes' events unread are dropped unused when a subscription key came
+    /// since (``PostgresTailer``); the range read again in full is delivered.
+    @Test func aRangeNoLongerValidWhenTakenIsDroppedUnused() {
+        let sequencer = DeliverySequencer(delivered: 10)
+        let seen = recording(sequencer)
+        let asked = Mutex(0)
+        var unread = DeliverySequencer.Range(after: 10, through: 14, events: [])
+        unread.stillValid = { asked.withLock { $0 += 1 }; return false }
+        #expect(!sequencer.submit(unread))
+        #expect(asked.withLock { $0 } == 1)
+        #expect(sequencer.delivered == 10 && sequencer.readable == 10)
+        #expect(!sequencer.hasGap)
+        #expect(sequencer.submit(range(10, 14)))
+        #expect(seen.withLock { $0 } == [11, 12, 13, 14])
+        // A valid one moves both offsets, with the events it carries (this node's own, held).
+        var valid = DeliverySequencer.Range(after: 14, through: 20, events: stored(16...16))
+        valid.stillValid = { true }
+        #expect(sequencer.submit(valid))
+        #expect(seen.withLock { $0 } == [11, 12, 13, 14, 16])
+        #expect(sequencer.readable == 20 && sequencer.delivered == 20)
+    }
 }
 
 @Suite struct PostgresNotificationTests {

@@ -259,6 +259,82 @@ struct PostgresStoreTests {
         }
     }
 
+    /// What a test says the node's fan-out wants (``FanoutInterest``).
+    final class InterestSwitch: Sendable {
+        private let state = Mutex(FanoutInterest(hasSubscriptions: false, keysAdded: 0))
+        var value: FanoutInterest { state.withLock { $0 } }
+        /// A subscription key is added (and counted).
+        func subscribe() { state.withLock { $0 = FanoutInterest(hasSubscriptions: true, keysAdded: $0.keysAdded + 1) } }
+        /// The last subscription is gone.
+        func unsubscribeAll() { state.withLock { $0.hasSubscriptions = false } }
+    }
+
+    /// A node that only takes publishes reads nothing back; its own events and every replay are unaffected.
+    @Test("a node without subscriptions leaves the other nodes' events unread, and reads them once a key is added")
+    func nodeWithoutSubscriptionsReadsNoEvents() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let writer = try await PostgresTestDatabase.open(url)
+            let reader = try await PostgresTestDatabase.open(url)
+            let interest = InterestSwitch()
+            reader.setFanoutInterest { interest.value }
+            let seen = ObserverRecorder()
+            seen.install(on: reader)
+            let first = try await writer.append((1...5).map { newEvent("a\($0)") })
+            try await waitUntil { reader.sequencer.delivered >= first.last!.offset }
+            #expect(seen.offsets.isEmpty)
+            #expect(reader.tailer.rowsRead == 0)
+            #expect(reader.tailer.unreadRounds.count > 0)
+            // Its own events still reach its fan-out, and a replay still reads everything from the table.
+            let own = try await reader.append([newEvent("own")])
+            #expect(seen.offsets == own.map(\.offset))
+            #expect(try await reader.events(withKey: "k", after: 0, limit: 10).map(\.id) == ["a1", "a2", "a3", "a4", "a5", "own"])
+            interest.subscribe()
+            let second = try await writer.append([newEvent("b1"), newEvent("b2")])
+            try await waitUntil { seen.offsets.count >= 3 }
+            #expect(seen.offsets == own.map(\.offset) + second.map(\.offset))
+            try await writer.close()
+            try await reader.close()
+        }
+    }
+
+    /// The race the range check closes: a round that left events unread and a subscription whose replay reads the
+    /// table up to the sequencer's readable offset. Whatever the timing, every event past the bound such a replay
+    /// would read (taken right after the key was added) reaches the observer.
+    @Test("a key added while unread rounds run: every event past the replay's bound reaches the observer")
+    func keyAddedDuringUnreadRounds() async throws {
+        try await PostgresTestDatabase.withDatabase { url in
+            let writer = try await PostgresTestDatabase.open(url)
+            let reader = try await PostgresTestDatabase.open(url)
+            let interest = InterestSwitch()
+            reader.setFanoutInterest { interest.value }
+            let seen = ObserverRecorder()
+            seen.install(on: reader)
+            var expected: [Int64] = []
+            for iteration in 0..<12 {
+                interest.unsubscribeAll()
+                // Appends one at a time from a task while the key comes at a different moment each time.
+                let publishing = Task {
+                    var offsets: [Int64] = []
+                    for index in 0..<30 { offsets += try await writer.append([newEvent("i\(iteration)-\(index)")]).map(\.offset) }
+                    return offsets
+                }
+                try await Task.sleep(for: .milliseconds(3 + 4 * iteration))
+                interest.subscribe()
+                let bound = reader.sequencer.readable
+                let offsets = try await publishing.value
+                expected += offsets.filter { $0 > bound }
+                try await waitUntil { reader.sequencer.delivered >= offsets.last! }
+                let observed = Set(seen.offsets)
+                let missing = expected.filter { !observed.contains($0) }
+                #expect(missing.isEmpty, "iteration \(iteration): past the replay's bound \(bound), never observed: \(missing)")
+            }
+            // Each offset once, ascending.
+            #expect(seen.offsets == seen.offsets.sorted() && Set(seen.offsets).count == seen.offsets.count)
+            try await writer.close()
+            try await reader.close()
+        }
+    }
+
     /// Schema version 6 adds the tailer round that skips the events a node holds (`blobhub_tail_v6`).
     @Test("a database of schema version 5 gets the round that skips held events; its nodes deliver each other's events")
     func migratesFromVersion5() async throws {

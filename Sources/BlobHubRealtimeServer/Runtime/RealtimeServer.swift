@@ -91,6 +91,8 @@ public final class RealtimeServer: Sendable {
         // Committed batches reach the fan-out in offset order.
         let hub = self.hub
         store.setCommitObserver { hub.dispatch($0) }
+        // A cluster node without subscriptions leaves the other nodes' events unread.
+        store.setFanoutInterest { hub.fanoutInterest }
         // Weak: the store lives as long as the server, and must not keep it alive.
         store.setNodeStatusProvider { [weak self] in
             guard let self else { return NodeStatus() }

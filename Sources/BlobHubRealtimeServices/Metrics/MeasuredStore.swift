@@ -23,6 +23,10 @@ package struct MeasuredStore: RealtimeStore {
         base.setRegistryObserver(observer)
     }
 
+    package func setFanoutInterest(_ interest: @escaping @Sendable () -> FanoutInterest) {
+        base.setFanoutInterest(interest)
+    }
+
     package func append(_ events: [NewEvent]) async throws -> [AppendResult] {
         try await timed(.append) { try await base.append(events) }
     }

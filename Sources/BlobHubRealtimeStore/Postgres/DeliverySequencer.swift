@@ -18,6 +18,10 @@ final class DeliverySequencer: Sendable {
         var through: Int64
         /// Ascending offsets within `(after, through]`.
         var events: [StoredEvent]
+        /// Asked when the range is taken (under the sequencer's lock, so no read of ``readable`` falls between the
+        /// check and the range's use): false drops the range unused. The tailer's rounds that left the other nodes'
+        /// events unread (``FanoutInterest``) pass one that fails once a subscription key was added since.
+        var stillValid: (@Sendable () -> Bool)? = nil
     }
 
     private struct Waiter {
@@ -34,6 +38,9 @@ final class DeliverySequencer: Sendable {
 
     private struct State {
         var delivered: Int64
+        /// Through here the store's reads may go: every range up to it has been taken for the observer (some
+        /// perhaps not handed over yet). Moves before the observer call, `delivered` after it.
+        var readable: Int64
         var pending: [Range] = []
         var delivering = false
         var stopped = false
@@ -45,11 +52,18 @@ final class DeliverySequencer: Sendable {
     private let state: Mutex<State>
 
     init(delivered: Int64) {
-        state = Mutex(State(delivered: delivered))
+        state = Mutex(State(delivered: delivered, readable: delivered))
     }
 
     /// Everything through this offset went to the observer.
     var delivered: Int64 { state.withLock { $0.delivered } }
+
+    /// The bound of a replay's read of the table (``PostgresStore``): nothing at or below it can still commit, and
+    /// everything after it reaches the observer later. It moves when a range is taken, before the observer gets the
+    /// range's events: a subscription whose key the fan-out saw only after the observer call started still finds
+    /// those events in its replay (moved after the call, as `delivered` does, its replay could end below them;
+    /// the fan-out drops a live event its replay already had).
+    var readable: Int64 { state.withLock { $0.readable } }
 
     /// True while a submitted range waits for offsets before it (the tailer must read the table).
     var hasGap: Bool { state.withLock { state in state.pending.contains { $0.after > state.delivered } } }
@@ -127,6 +141,11 @@ final class DeliverySequencer: Sendable {
                     return (nil, released)
                 }
                 let range = state.pending.remove(at: index)
+                if let stillValid = range.stillValid, !stillValid() {
+                    // Dropped unused; the tailer reads the range again (``PostgresTailer``).
+                    return (Step(events: [], through: delivered, observer: nil), released)
+                }
+                state.readable = max(state.readable, range.through)
                 let events = range.events.first.map { $0.offset > delivered } == true
                     ? range.events : range.events.filter { $0.offset > delivered }
                 return (Step(events: events, through: range.through, observer: state.observer), released)

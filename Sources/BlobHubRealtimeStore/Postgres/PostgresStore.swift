@@ -219,20 +219,25 @@ public final class PostgresStore: RealtimeStore {
         tailer.setRegistryObserver(observer)
     }
 
+    public func setFanoutInterest(_ interest: @escaping @Sendable () -> FanoutInterest) {
+        tailer.setFanoutInterest(interest)
+    }
+
     // MARK: - Reads
 
-    // Reads end at what this node delivered: a watermark (nothing below it can still commit), and everything after
-    // it reaches the commit observer later, in order, so a replay followed by live events has no gap.
+    // Reads end where this node's deliveries have been taken (``DeliverySequencer/readable``): a watermark (nothing
+    // below it can still commit), and everything after it reaches the commit observer later, in order, so a replay
+    // followed by live events has no gap.
 
     public func events(withKey key: String, after: Int64, limit: Int) async throws -> [StoredEvent] {
-        let logger = logger, through = sequencer.delivered
+        let logger = logger, through = sequencer.readable
         return try await withQuery {
             try await PostgresEventRows.events($0, key: key, after: after, through: through, limit: limit, logger: logger)
         }
     }
 
     public func events(after: Int64, limit: Int) async throws -> [StoredEvent] {
-        let logger = logger, through = sequencer.delivered
+        let logger = logger, through = sequencer.readable
         return try await withQuery { try await PostgresEventRows.events($0, after: after, through: through, limit: limit, logger: logger) }
     }
 

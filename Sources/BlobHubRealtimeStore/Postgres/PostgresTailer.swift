@@ -14,19 +14,26 @@ import Synchronization
 /// `pollInterval`, so missed notifications only cost latency. A successful poll also marks the database healthy; a
 /// failed one unhealthy (readiness). Each round also carries this node's pending commit announcement
 /// (``CommitNotifier``); the writer wakes the tailer when there is one. A round does not read this node's own commits
-/// that wait in the sequencer behind a gap (schema version 6): it adds them from memory to what it read.
+/// that wait in the sequencer behind a gap (schema version 6): it adds them from memory to what it read. While the
+/// node has no subscription (``FanoutInterest``) a round reads no events at all (docs/cluster.md, "Nodes without
+/// subscriptions").
 final class PostgresTailer: Sendable {
     private struct State {
         var registryVersion: Int64
         var healthy = true
         var stopped = false
         var registryObserver: (@Sendable () -> Void)?
+        /// What the node's fan-out wants (nil: read every event).
+        var fanoutInterest: (@Sendable () -> FanoutInterest)?
         var rounds = 0
         /// Rounds that followed a busy one, and the shortest time from such a round's start to the next's.
         var roundsAfterBusy = 0
         var shortestGapAfterBusy: Duration?
         /// Events read from the table (tests check held events are not read again).
         var rowsRead = 0
+        /// Rounds that left the other nodes' events unread, and those read again because a key was added meanwhile.
+        var unreadRounds = 0
+        var roundsReadAgain = 0
     }
 
     static let batchLimit = 1000
@@ -64,6 +71,12 @@ final class PostgresTailer: Sendable {
     func setRegistryObserver(_ observer: @escaping @Sendable () -> Void) {
         state.withLock { $0.registryObserver = observer }
     }
+
+    func setFanoutInterest(_ interest: @escaping @Sendable () -> FanoutInterest) {
+        state.withLock { $0.fanoutInterest = interest }
+    }
+
+    private var fanoutInterest: FanoutInterest? { state.withLock { $0.fanoutInterest }?() }
 
     /// This node wrote registry version `version`; skip the reload unless another node also wrote in between.
     func noteOwnRegistryVersion(_ version: Int64) {
@@ -146,6 +159,10 @@ final class PostgresTailer: Sendable {
     /// Events the rounds read from the table since the store opened.
     var rowsRead: Int { state.withLock { $0.rowsRead } }
 
+    /// Rounds that left the other nodes' events unread (the node had no subscription), and how many of them were
+    /// read again because a subscription key was added while they ran.
+    var unreadRounds: (count: Int, readAgain: Int) { state.withLock { ($0.unreadRounds, $0.roundsReadAgain) } }
+
     /// Two ascending lists of events as one, each offset once.
     static func merge(_ read: [StoredEvent], _ held: some Collection<StoredEvent>) -> [StoredEvent] {
         if held.isEmpty { return read }
@@ -188,12 +205,19 @@ final class PostgresTailer: Sendable {
                 // `heldSkipLimit` of them; any others are read, and the merge keeps one copy).
                 let held = sequencer.held(after: after)
                 let skipped = held.prefix(Self.heldSkipLimit).map(\.offset)
+                // A node without subscriptions reads no events: nobody here would get them (its own, held, still go
+                // to the observer). The limit 0 leaves the database's read out of the round.
+                let interest = fanoutInterest
+                let reads = interest?.hasSubscriptions ?? true
                 let round = try await withDeadline(healthTimeout, deadlines) { [client, logger] in
-                    try await PostgresWatermark.round(client, after: after, previous: prior, limit: Self.batchLimit,
-                                                      announce: announce, held: skipped, logger: logger)
+                    try await PostgresWatermark.round(client, after: after, previous: prior, limit: reads ? Self.batchLimit : 0,
+                                                      announce: announce, held: reads ? skipped : [], logger: logger)
                 }
                 markHealthy(true)
-                state.withLock { $0.rowsRead += round.events.count }
+                state.withLock {
+                    $0.rowsRead += round.events.count
+                    if !reads { $0.unreadRounds += 1 }
+                }
                 logger.trace("tailer round", metadata: ["after": "\(after)", "watermark": "\(round.watermark.map(String.init) ?? "none")",
                                                         "taken": "\(round.probe.taken)", "pending": "\(round.probe.pending)",
                                                         "events": "\(round.events.count)", "previous": "\(prior.map { "\($0.taken) \($0.pending)" } ?? "none")"])
@@ -201,10 +225,27 @@ final class PostgresTailer: Sendable {
                 if let watermark = round.watermark, watermark > after {
                     // A full batch ends at its last event; a shorter one reached the watermark (offsets between are
                     // unused, rolled back, or pruned meanwhile).
-                    let through = round.events.count == Self.batchLimit ? round.events.last!.offset : watermark
+                    let through = reads && round.events.count == Self.batchLimit ? round.events.last!.offset : watermark
                     let events = Self.merge(round.events, held.prefix { $0.offset <= through })
-                    read += events.count
-                    sequencer.submit(.init(after: after, through: through, events: events))
+                    // An unread round counts the offsets it covers (busy rounds are spaced wider either way).
+                    read += reads ? events.count : Int(clamping: through - after)
+                    var range = DeliverySequencer.Range(after: after, through: through, events: events)
+                    if let interest, !reads {
+                        // A subscription that started during this round may have read the table below its range
+                        // (its replay ends at the sequencer's readable offset): then the range is dropped unused and
+                        // read again, in full. The sequencer asks when it takes the range, so no replay's bound can
+                        // fall between the check and the range's use.
+                        range.stillValid = { [weak self, wake] in
+                            guard let self, self.fanoutInterest?.keysAdded != interest.keysAdded else { return true }
+                            wake.signal()
+                            return false
+                        }
+                    }
+                    sequencer.submit(range)
+                    if let interest, !reads, fanoutInterest?.keysAdded != interest.keysAdded {
+                        state.withLock { $0.roundsReadAgain += 1 }
+                        continue  // read again from what was delivered (the range was dropped, or a key came after it)
+                    }
                     if through < watermark { continue }  // more to read up to this watermark
                 }
                 // The new probe replaces one that settled (or keeps waiting on the older one when it did not).

@@ -27,6 +27,7 @@ package final class Hub: Sendable {
     static let yieldInterval = TimeAmount.microseconds(10)
 
     private let shards = Mutex<[ObjectIdentifier: ShardHandle]>([:])
+    private let interest = NodeInterest()
     private let metrics: ServerMetrics
     private let connectionsPerRound: Int
 
@@ -39,7 +40,7 @@ package final class Hub: Sendable {
     func shard(on loop: any EventLoop) -> FanoutShard {
         let handle = shards.withLock { shards in
             if let handle = shards[ObjectIdentifier(loop)] { return handle }
-            let interest = ShardInterest()
+            let interest = ShardInterest(node: self.interest)
             let shard = FanoutShard(metrics: metrics, connectionsPerRound: connectionsPerRound, interest: interest)
             let handle = ShardHandle(loop: loop, shard: NIOLoopBound(shard, eventLoop: loop), pending: PendingEvents(), interest: interest)
             shards[ObjectIdentifier(loop)] = handle
@@ -82,6 +83,9 @@ package final class Hub: Sendable {
             handle.loop.scheduleTask(in: Self.yieldInterval) { self.round(handle) }
         }
     }
+
+    /// Whether any connection of the node subscribes to anything, and how many keys were added (for the store).
+    package var fanoutInterest: FanoutInterest { interest.snapshot }
 
     /// Subscriptions on this node (sums the shards on their loops).
     package func subscriptionCount() async -> Int {

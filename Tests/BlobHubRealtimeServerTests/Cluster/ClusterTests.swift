@@ -69,6 +69,34 @@ struct ClusterTests {
         }
     }
 
+    /// docs/cluster.md, "Nodes without subscriptions": a node nobody subscribes on reads none of the other nodes'
+    /// events back (its published counter counts the events it handed to its fan-out); a subscription there gets the
+    /// earlier ones by replay and the next ones live.
+    @Test("a node without subscriptions reads none of the others' events; a subscription there gets them by replay and live")
+    func nodeWithoutSubscriptionsReadsNothingBack() async throws {
+        try await withCluster(2) { nodes, _ in
+            var earlier: [Int] = []
+            for index in 0..<5 { earlier += try await nodes[0].publishAccepted(sessionEvent("step", id: "before\(index)")) }
+            // Node B's tailer passes them (its rounds run every few milliseconds) without reading them.
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await Self.published(on: nodes[1]) == 0)
+            let socket = try await nodes[1].connectInitialized()
+            let reply = try await socket.subscribe(sessionParams(extra: #","since":\#(earlier[0])"#))
+            #expect((reply["result"] as? [String: Any])?["recovered"] as? Bool == true)
+            #expect(try await socket.receiveEvents(4).map(\.offset) == Array(earlier.dropFirst()))
+            var live: [Int] = []
+            for index in 0..<3 { live += try await nodes[0].publishAccepted(sessionEvent("step", id: "live\(index)")) }
+            #expect(try await socket.receiveEvents(3).map(\.offset) == live)
+            #expect(try await Self.published(on: nodes[1]) == 3)
+            await socket.close()
+        }
+    }
+
+    private static func published(on node: ClusterNode) async throws -> Double {
+        let response = try await node.http("GET", "/metrics")
+        return try MetricsScrape.parse(response.bodyText)["blobhub_realtime_events_published_total"]
+    }
+
     @Test("resume with since on another node after kill -9 of the first: no gap, no duplicate")
     func resumeAfterKill() async throws {
         try await withCluster(2) { nodes, _ in
