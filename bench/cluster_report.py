@@ -70,7 +70,8 @@ out = []
 w = out.append
 w("## Cluster: 3 nodes on one PostgreSQL (`bench/cluster`)")
 w("")
-w(f"Command: `bench/cluster`{' --quick' if a.quick else ''} ({a.runs} run(s) per scenario, medians; "
+w(f"Command: `bench/cluster{' --quick' if a.quick else ''}"
+  f"{' --baseline-bin <build of ' + a.baseline_version + '>' if a.baseline_version else ''}` ({a.runs} run(s) per scenario, medians; "
   f"server {a.server_version}). One fresh database per run; nodes on ports 18181–18183 of 127.0.0.1; "
   f"{('each node of a 3-node run has `' + a.node_loops + '`, its share of the machine' + chr(39) + 's cores; one node keeps the default (one loop per core). ') if a.node_loops else ''}"
   "PostgreSQL is `scripts/ci/postgres.sh`'s (fsync on). CPU is % of one core over the run; PostgreSQL CPU is its "
