@@ -269,9 +269,11 @@ struct PostgresStoreTests {
         func unsubscribeAll() { state.withLock { $0.hasSubscriptions = false } }
     }
 
-    /// A node that only takes publishes reads nothing back; its own events and every replay are unaffected.
-    @Test("a node without subscriptions leaves the other nodes' events unread, and reads them once a key is added")
-    func nodeWithoutSubscriptionsReadsNoEvents() async throws {
+    /// Two stores on a fresh database: a writer, and a reader whose fan-out interest the test switches and whose
+    /// commit observer it records.
+    private func withWriterAndSwitchedReader(
+        _ body: (_ writer: PostgresStore, _ reader: PostgresStore, _ interest: InterestSwitch, _ seen: ObserverRecorder) async throws -> Void
+    ) async throws {
         try await PostgresTestDatabase.withDatabase { url in
             let writer = try await PostgresTestDatabase.open(url)
             let reader = try await PostgresTestDatabase.open(url)
@@ -279,6 +281,16 @@ struct PostgresStoreTests {
             reader.setFanoutInterest { interest.value }
             let seen = ObserverRecorder()
             seen.install(on: reader)
+            try await body(writer, reader, interest, seen)
+            try await writer.close()
+            try await reader.close()
+        }
+    }
+
+    /// A node that only takes publishes reads nothing back; its own events and every replay are unaffected.
+    @Test("a node without subscriptions leaves the other nodes' events unread, and reads them once a key is added")
+    func nodeWithoutSubscriptionsReadsNoEvents() async throws {
+        try await withWriterAndSwitchedReader { writer, reader, interest, seen in
             let first = try await writer.append((1...5).map { newEvent("a\($0)") })
             try await waitUntil { reader.sequencer.delivered >= first.last!.offset }
             #expect(seen.offsets.isEmpty)
@@ -292,8 +304,6 @@ struct PostgresStoreTests {
             let second = try await writer.append([newEvent("b1"), newEvent("b2")])
             try await waitUntil { seen.offsets.count >= 3 }
             #expect(seen.offsets == own.map(\.offset) + second.map(\.offset))
-            try await writer.close()
-            try await reader.close()
         }
     }
 
@@ -302,13 +312,7 @@ struct PostgresStoreTests {
     /// would read (taken right after the key was added) reaches the observer.
     @Test("a key added while unread rounds run: every event past the replay's bound reaches the observer")
     func keyAddedDuringUnreadRounds() async throws {
-        try await PostgresTestDatabase.withDatabase { url in
-            let writer = try await PostgresTestDatabase.open(url)
-            let reader = try await PostgresTestDatabase.open(url)
-            let interest = InterestSwitch()
-            reader.setFanoutInterest { interest.value }
-            let seen = ObserverRecorder()
-            seen.install(on: reader)
+        try await withWriterAndSwitchedReader { writer, reader, interest, seen in
             var expected: [Int64] = []
             for iteration in 0..<12 {
                 interest.unsubscribeAll()
@@ -330,8 +334,6 @@ struct PostgresStoreTests {
             }
             // Each offset once, ascending.
             #expect(seen.offsets == seen.offsets.sorted() && Set(seen.offsets).count == seen.offsets.count)
-            try await writer.close()
-            try await reader.close()
         }
     }
 
