@@ -31,9 +31,8 @@ final class PostgresTailer: Sendable {
         var shortestGapAfterBusy: Duration?
         /// Events read from the table (tests check held events are not read again).
         var rowsRead = 0
-        /// Rounds that left the other nodes' events unread, and those read again because a key was added meanwhile.
+        /// Rounds that left the other nodes' events unread.
         var unreadRounds = 0
-        var roundsReadAgain = 0
     }
 
     static let batchLimit = 1000
@@ -77,6 +76,9 @@ final class PostgresTailer: Sendable {
     }
 
     private var fanoutInterest: FanoutInterest? { state.withLock { $0.fanoutInterest }?() }
+
+    /// True once a subscription key was added after `interest` was asked.
+    private func keyAdded(since interest: FanoutInterest) -> Bool { fanoutInterest?.keysAdded != interest.keysAdded }
 
     /// This node wrote registry version `version`; skip the reload unless another node also wrote in between.
     func noteOwnRegistryVersion(_ version: Int64) {
@@ -159,9 +161,8 @@ final class PostgresTailer: Sendable {
     /// Events the rounds read from the table since the store opened.
     var rowsRead: Int { state.withLock { $0.rowsRead } }
 
-    /// Rounds that left the other nodes' events unread (the node had no subscription), and how many of them were
-    /// read again because a subscription key was added while they ran.
-    var unreadRounds: (count: Int, readAgain: Int) { state.withLock { ($0.unreadRounds, $0.roundsReadAgain) } }
+    /// Rounds that left the other nodes' events unread (the node had no subscription).
+    var unreadRounds: Int { state.withLock { $0.unreadRounds } }
 
     /// Two ascending lists of events as one, each offset once.
     static func merge(_ read: [StoredEvent], _ held: some Collection<StoredEvent>) -> [StoredEvent] {
@@ -206,9 +207,10 @@ final class PostgresTailer: Sendable {
                 let held = sequencer.held(after: after)
                 let skipped = held.prefix(Self.heldSkipLimit).map(\.offset)
                 // A node without subscriptions reads no events: nobody here would get them (its own, held, still go
-                // to the observer). The limit 0 leaves the database's read out of the round.
-                let interest = fanoutInterest
-                let reads = interest?.hasSubscriptions ?? true
+                // to the observer). The limit 0 leaves the database's read out of the round. `unreadSince`: the
+                // interest an unread round was decided by (nil: the round reads).
+                let unreadSince = fanoutInterest.flatMap { $0.hasSubscriptions ? nil : $0 }
+                let reads = unreadSince == nil
                 let round = try await withDeadline(healthTimeout, deadlines) { [client, logger] in
                     try await PostgresWatermark.round(client, after: after, previous: prior, limit: reads ? Self.batchLimit : 0,
                                                       announce: announce, held: reads ? skipped : [], logger: logger)
@@ -230,20 +232,19 @@ final class PostgresTailer: Sendable {
                     // An unread round counts the offsets it covers (busy rounds are spaced wider either way).
                     read += reads ? events.count : Int(clamping: through - after)
                     var range = DeliverySequencer.Range(after: after, through: through, events: events)
-                    if let interest, !reads {
+                    if let unreadSince {
                         // A subscription that started during this round may have read the table below its range
                         // (its replay ends at the sequencer's readable offset): then the range is dropped unused and
                         // read again, in full. The sequencer asks when it takes the range, so no replay's bound can
                         // fall between the check and the range's use.
                         range.stillValid = { [weak self, wake] in
-                            guard let self, self.fanoutInterest?.keysAdded != interest.keysAdded else { return true }
+                            guard let self, self.keyAdded(since: unreadSince) else { return true }
                             wake.signal()
                             return false
                         }
                     }
                     sequencer.submit(range)
-                    if let interest, !reads, fanoutInterest?.keysAdded != interest.keysAdded {
-                        state.withLock { $0.roundsReadAgain += 1 }
+                    if let unreadSince, keyAdded(since: unreadSince) {
                         continue  // read again from what was delivered (the range was dropped, or a key came after it)
                     }
                     if through < watermark { continue }  // more to read up to this watermark

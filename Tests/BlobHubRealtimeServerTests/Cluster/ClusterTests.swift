@@ -93,8 +93,7 @@ struct ClusterTests {
     }
 
     private static func published(on node: ClusterNode) async throws -> Double {
-        let response = try await node.http("GET", "/metrics")
-        return try MetricsScrape.parse(response.bodyText)["blobhub_realtime_events_published_total"]
+        try MetricsScrape.parse(try await node.http("GET", "/metrics"))["blobhub_realtime_events_published_total"]
     }
 
     @Test("resume with since on another node after kill -9 of the first: no gap, no duplicate")

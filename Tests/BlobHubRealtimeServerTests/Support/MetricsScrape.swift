@@ -41,11 +41,17 @@ struct MetricsScrape {
     }
 }
 
+extension MetricsScrape {
+    /// A `/metrics` answer; anything but 200 is malformed.
+    static func parse(_ response: HTTPResponseHead) throws -> MetricsScrape {
+        guard response.status == 200 else { throw Malformed(line: "status \(response.status)") }
+        return try parse(response.bodyText)
+    }
+}
+
 extension TestServerHandle {
     func scrapeMetrics() async throws -> MetricsScrape {
-        let response = try await http("GET", "/metrics")
-        guard response.status == 200 else { throw MetricsScrape.Malformed(line: "status \(response.status)") }
-        return try MetricsScrape.parse(response.bodyText)
+        try MetricsScrape.parse(try await http("GET", "/metrics"))
     }
 
     /// Scrapes until `condition` holds (metrics move asynchronously), or returns the last scrape after `timeout`.
